@@ -1,0 +1,132 @@
+"""MongoDB client and Beanie initialisation: the only module that knows which driver runs.
+
+Production talks to MongoDB through motor; the embedded default and the tests use
+mongomock-motor. Moving to Beanie 2 + PyMongo async must stay a change to this file alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import mongomock_motor
+from beanie import init_beanie
+from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
+from pymongo import monitoring
+
+from models import DOCUMENT_MODELS
+
+log = logging.getLogger(__name__)
+
+# Database commands that are real round trips; bookkeeping like `hello` or `endSessions` is not.
+_COUNTED_COMMANDS = frozenset(
+    {
+        "find", "getMore", "aggregate", "count", "distinct", "insert", "update", "delete",
+        "findAndModify",
+    }
+)  # fmt: skip
+_MOCK_METHODS = (
+    "find", "find_one", "aggregate", "count_documents", "distinct", "insert_one", "insert_many",
+    "update_one", "update_many", "replace_one", "delete_one", "delete_many",
+    "find_one_and_update", "find_one_and_replace", "find_one_and_delete", "bulk_write",
+)  # fmt: skip
+
+
+class OperationCounter:
+    """Counts database operations at the driver boundary, per (collection, operation).
+
+    Tests use it to prove batching (a page of 100 costs what a page of 10 costs); with a real
+    server it counts the wire commands, with the embedded store the collection calls.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.enabled = False
+
+    def record(self, collection: str, operation: str) -> None:
+        if self.enabled:
+            self.counts[(collection, operation)] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @contextmanager
+    def measure(self) -> Iterator[OperationCounter]:
+        self.counts.clear()
+        self.enabled = True
+        try:
+            yield self
+        finally:
+            self.enabled = False
+
+
+operations = OperationCounter()
+
+
+class _CommandListener(monitoring.CommandListener):
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in _COUNTED_COMMANDS:
+            target = event.command.get(event.command_name)
+            collection = target if isinstance(target, str) else event.command.get("collection", "")
+            operations.record(str(collection), event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def _count_mock_calls() -> None:
+    """Wrap the embedded store's collection methods once, so both stores report operations."""
+    cls: Any = mongomock_motor.AsyncMongoMockCollection
+    if getattr(cls, "_shms_counted", False):
+        return
+    for name in _MOCK_METHODS:
+        original = getattr(cls, name)
+
+        def make(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(fn)
+            def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+                operations.record(self.name, op)
+                return fn(self, *args, **kwargs)
+
+            return wrapper
+
+        setattr(cls, name, make(name, original))
+    cls._shms_counted = True
+
+
+def create_client(mongodb_url: str) -> Any:
+    """A motor client for ``mongodb_url``, or the in-process store when it is empty."""
+    if not mongodb_url:
+        _count_mock_calls()
+        return mongomock_motor.AsyncMongoMockClient(tz_aware=True)
+    return AsyncIOMotorClient(
+        mongodb_url, tz_aware=True, uuidRepresentation="standard", event_listeners=[_CommandListener()]
+    )
+
+
+async def init_database(client: Any, name: str) -> AsyncIOMotorDatabase[Any]:
+    """Bind every Beanie document to ``client[name]`` and create the declared indexes."""
+    database: AsyncIOMotorDatabase[Any] = client[name]
+    await init_beanie(database=database, document_models=list(DOCUMENT_MODELS))
+    return database
+
+
+async def ping(client: Any) -> bool:
+    try:
+        await client.admin.command("ping")
+    except Exception:  # health checks report, they do not raise
+        log.warning("MongoDB ping failed", exc_info=True)
+        return False
+    return True
+
+
+def close_client(client: Any) -> None:
+    client.close()

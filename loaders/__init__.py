@@ -1,0 +1,51 @@
+"""Per-request loaders. Build a fresh set for every request (and every subscription event)."""
+
+from __future__ import annotations
+
+from models import (
+    AdminStaff,
+    Appointment,
+    BillingAccount,
+    Department,
+    Doctor,
+    MedicalEquipment,
+    Nurse,
+    Patient,
+    Prescription,
+    Treatment,
+    TreatmentPlan,
+)
+from loaders.base import ById, ChildPages
+from services.pagination import ASC, BY_ID
+
+BY_START = (("start_at", ASC), ("_id", ASC))
+BY_PERFORMED = (("performed_at", ASC), ("_id", ASC))
+
+
+class Loaders:
+    """Every relation the schema resolves, named ``<target>_by_<key>`` after the saleor habit."""
+
+    def __init__(self) -> None:
+        self.patient_by_id = ById(Patient)
+        self.department_by_id = ById(Department)
+        self.doctor_by_id = ById(Doctor)
+        self.nurse_by_id = ById(Nurse)
+        self.admin_staff_by_id = ById(AdminStaff)
+        self.appointment_by_id = ById(Appointment)
+        self.treatment_plan_by_id = ById(TreatmentPlan)
+        self.treatment_by_id = ById(Treatment)
+        self.prescription_by_id = ById(Prescription)
+        self.equipment_by_id = ById(MedicalEquipment)
+        self.billing_account_by_id = ById(BillingAccount)
+
+        self.appointments_by_patient = ChildPages(Appointment, "patient_id", BY_START)
+        self.appointments_by_doctor = ChildPages(Appointment, "doctor_id", BY_START)
+        self.appointments_by_equipment = ChildPages(Appointment, "equipment_id", BY_START)
+        self.doctors_by_department = ChildPages(Doctor, "department_id", BY_ID)
+        self.nurses_by_department = ChildPages(Nurse, "department_id", BY_ID)
+        self.admin_staff_by_department = ChildPages(AdminStaff, "department_id", BY_ID)
+        self.equipment_by_department = ChildPages(MedicalEquipment, "department_id", BY_ID)
+        self.treatment_plans_by_patient = ChildPages(TreatmentPlan, "patient_id", BY_ID)
+        self.treatments_by_plan = ChildPages(Treatment, "plan_id", BY_PERFORMED)
+        self.prescriptions_by_patient = ChildPages(Prescription, "patient_id", BY_ID)
+        self.billing_account_by_patient = ById(BillingAccount, "patient_id")

@@ -1,0 +1,84 @@
+"""Batch loaders: one database round trip per relation per query level, never one per row."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from aiodataloader import DataLoader
+from bson import ObjectId
+
+from models.base import Entity
+from services.pagination import Page, PageArgs, Sort, count_many, paginate_many
+
+D = TypeVar("D", bound=Entity)
+Filter = tuple[tuple[str, Any], ...]
+"""A hashable extra filter, e.g. ``(("status", "scheduled"),)``, so it can be part of a key."""
+
+
+class ById(DataLoader, Generic[D]):  # type: ignore[misc]
+    """Documents by ``_id`` (or another unique field); ``None`` where none matches.
+
+    ``$in`` answers in any order and skips what is missing, so results are mapped back by key.
+    """
+
+    def __init__(self, model: type[D], field: str = "_id") -> None:
+        super().__init__()
+        self.model, self.field = model, field
+
+    async def batch_load_fn(self, keys: Sequence[ObjectId]) -> list[D | None]:
+        docs = await self.model.find({self.field: {"$in": list(set(keys))}}).to_list()
+        attr = "id" if self.field == "_id" else self.field
+        found = {getattr(doc, attr): doc for doc in docs}
+        return [found.get(k) for k in keys]
+
+
+class ChildKey(NamedTuple):
+    parent: Hashable
+    args: PageArgs
+    filter: Filter = ()
+
+
+class ChildPages(DataLoader, Generic[D]):  # type: ignore[misc]
+    """A page of children for each parent: one aggregation per distinct (page args, filter)."""
+
+    def __init__(self, model: type[D], key_field: str, sort: Sort) -> None:
+        super().__init__()
+        self.model, self.key_field, self.sort = model, key_field, sort
+        self.counts = ChildCounts(model, key_field)
+
+    async def batch_load_fn(self, keys: Sequence[ChildKey]) -> list[Page[D]]:
+        groups: dict[tuple[PageArgs, Filter], list[Hashable]] = defaultdict(list)
+        for key in keys:
+            groups[(key.args, key.filter)].append(key.parent)
+        pages: dict[ChildKey, Page[D]] = {}
+        for (args, filt), parents in groups.items():
+
+            async def count(parent: Hashable, filt: Filter = filt) -> int:
+                result: int = await self.counts.load((parent, filt))
+                return result
+
+            found = await paginate_many(
+                self.model, self.key_field, parents, dict(filt), self.sort, args, count
+            )
+            pages.update({ChildKey(p, args, filt): page for p, page in found.items()})
+        return [pages[key] for key in keys]
+
+
+class ChildCounts(DataLoader, Generic[D]):  # type: ignore[misc]
+    """How many children each parent has, batched like the pages themselves."""
+
+    def __init__(self, model: type[D], key_field: str) -> None:
+        super().__init__()
+        self.model, self.key_field = model, key_field
+
+    async def batch_load_fn(self, keys: Sequence[tuple[Hashable, Filter]]) -> list[int]:
+        groups: dict[Filter, list[Hashable]] = defaultdict(list)
+        for parent, filt in keys:
+            groups[filt].append(parent)
+        counts: dict[tuple[Hashable, Filter], int] = {}
+        for filt, parents in groups.items():
+            found = await count_many(self.model, self.key_field, parents, dict(filt))
+            counts.update({(p, filt): n for p, n in found.items()})
+        return [counts[key] for key in keys]

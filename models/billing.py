@@ -1,0 +1,72 @@
+"""Billing accounts: one per patient, charges and payments in integer minor units."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import pymongo
+from beanie import PydanticObjectId
+from pydantic import BaseModel, Field
+
+from models.base import Currency, Entity, Name, Ref, ShortText
+
+
+class ChargeSource(str, Enum):
+    TREATMENT = "treatment"
+    EQUIPMENT_USE = "equipment_use"
+    MANUAL = "manual"
+
+
+class PaymentMethod(str, Enum):
+    CASH = "cash"
+    CARD = "card"
+    BANK_TRANSFER = "bank_transfer"
+    INSURANCE = "insurance"
+
+
+class Charge(BaseModel):
+    id: PydanticObjectId = Field(default_factory=PydanticObjectId)
+    description: ShortText
+    amount: int = Field(gt=0, description="Minor units of the account currency")
+    source: ChargeSource
+    source_id: Ref | None = None
+    department_id: Ref | None = None
+    created_at: datetime
+
+
+class Payment(BaseModel):
+    id: PydanticObjectId = Field(default_factory=PydanticObjectId)
+    amount: int = Field(gt=0)
+    method: PaymentMethod
+    reference: ShortText | None = None
+    received_at: datetime
+
+
+class Insurance(BaseModel):
+    provider: Name
+    policy_number: str = Field(min_length=1, max_length=64)
+    group_number: str | None = Field(default=None, max_length=64)
+    valid_until: datetime | None = None
+
+
+class BillingAccount(Entity):
+    patient_id: Ref
+    currency: Currency = "EUR"
+    charges: list[Charge] = Field(default_factory=list)
+    payments: list[Payment] = Field(default_factory=list)
+    total_charged: int = 0
+    total_paid: int = 0
+    insurance: Insurance | None = None
+
+    @property
+    def balance(self) -> int:
+        """What the patient still owes; negative is credit."""
+        return self.total_charged - self.total_paid
+
+    class Settings:
+        name = "billing_accounts"
+        indexes = [
+            pymongo.IndexModel("patient_id", unique=True),
+            pymongo.IndexModel("charges.source_id"),
+        ]

@@ -1,0 +1,23 @@
+"""Departments: the unit that owns staff, equipment and appointments."""
+
+from __future__ import annotations
+
+import pymongo
+from pydantic import Field
+
+from models.base import Entity, LongText, Name, Ref, ShortText
+
+
+class Department(Entity):
+    name: Name
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,15}$", description="Short unique code, e.g. CARD")
+    description: LongText | None = None
+    location: ShortText | None = None
+    head_doctor_id: Ref | None = None
+
+    class Settings:
+        name = "departments"
+        indexes = [
+            pymongo.IndexModel("code", unique=True),
+            pymongo.IndexModel("name", unique=True),
+        ]

@@ -1,0 +1,58 @@
+"""Medical equipment, its department and its status history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import pymongo
+from pydantic import BaseModel, Field
+
+from models.base import Entity, Name, Ref, ShortText
+
+
+class EquipmentStatus(str, Enum):
+    AVAILABLE = "available"
+    IN_USE = "in_use"
+    MAINTENANCE = "maintenance"
+    OUT_OF_SERVICE = "out_of_service"
+
+
+EQUIPMENT_TRANSITIONS: dict[EquipmentStatus, frozenset[EquipmentStatus]] = {
+    EquipmentStatus.AVAILABLE: frozenset(
+        {EquipmentStatus.IN_USE, EquipmentStatus.MAINTENANCE, EquipmentStatus.OUT_OF_SERVICE}
+    ),
+    EquipmentStatus.IN_USE: frozenset(
+        {EquipmentStatus.AVAILABLE, EquipmentStatus.MAINTENANCE, EquipmentStatus.OUT_OF_SERVICE}
+    ),
+    EquipmentStatus.MAINTENANCE: frozenset(
+        {EquipmentStatus.AVAILABLE, EquipmentStatus.OUT_OF_SERVICE}
+    ),
+    EquipmentStatus.OUT_OF_SERVICE: frozenset({EquipmentStatus.MAINTENANCE}),
+}
+
+
+class EquipmentStatusChange(BaseModel):
+    from_status: EquipmentStatus | None
+    to_status: EquipmentStatus
+    reason: ShortText | None = None
+    at: datetime
+
+
+class MedicalEquipment(Entity):
+    name: Name
+    equipment_type: Name
+    serial_number: str = Field(min_length=1, max_length=64)
+    manufacturer: Name | None = None
+    model: Name | None = None
+    department_id: Ref
+    status: EquipmentStatus = EquipmentStatus.AVAILABLE
+    status_history: list[EquipmentStatusChange] = Field(default_factory=list)
+
+    class Settings:
+        name = "equipment"
+        indexes = [
+            pymongo.IndexModel("serial_number", unique=True),
+            pymongo.IndexModel([("department_id", 1), ("_id", 1)]),
+            pymongo.IndexModel([("status", 1), ("department_id", 1)]),
+        ]

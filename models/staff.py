@@ -1,0 +1,65 @@
+"""Staff: doctors, nurses and administrative staff, each attached to a department."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import pymongo
+from pydantic import BaseModel, EmailStr, Field
+
+from models.base import Entity, Name, Ref, ShortText
+
+
+class AdminDuty(str, Enum):
+    FRONT_DESK = "front_desk"
+    SCHEDULING = "scheduling"
+    MEDICAL_RECORDS = "medical_records"
+    BILLING = "billing"
+    INVENTORY = "inventory"
+    HUMAN_RESOURCES = "human_resources"
+
+
+class StaffContact(BaseModel):
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()\-]{5,25}$")
+
+
+class StaffMember(Entity):
+    first_name: Name
+    last_name: Name
+    department_id: Ref
+    contact: StaffContact = Field(default_factory=StaffContact)
+    active: bool = True
+
+
+class Doctor(StaffMember):
+    specialty: ShortText
+    licence_number: str = Field(min_length=3, max_length=40)
+
+    class Settings:
+        name = "doctors"
+        indexes = [
+            pymongo.IndexModel("licence_number", unique=True),
+            pymongo.IndexModel([("department_id", 1), ("_id", 1)]),
+            pymongo.IndexModel("specialty"),
+        ]
+
+
+class Nurse(StaffMember):
+    licence_number: str = Field(min_length=3, max_length=40)
+    ward: ShortText | None = None
+
+    class Settings:
+        name = "nurses"
+        indexes = [
+            pymongo.IndexModel("licence_number", unique=True),
+            pymongo.IndexModel([("department_id", 1), ("_id", 1)]),
+        ]
+
+
+class AdminStaff(StaffMember):
+    duties: list[AdminDuty] = Field(default_factory=list, max_length=len(AdminDuty))
+
+    class Settings:
+        name = "admin_staff"
+        indexes = [pymongo.IndexModel([("department_id", 1), ("_id", 1)])]

@@ -1,0 +1,1 @@
+"""Domain operations and their invariants. The GraphQL layer only calls in here."""

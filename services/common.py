@@ -1,0 +1,66 @@
+"""Shared steps of every service: find or fail, insert under unique indexes, partial updates."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from beanie.odm.utils.encoder import Encoder
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from errors import BadUserInput, Conflict, NotFound
+from models.base import Entity
+from services.validation import merged
+
+E = TypeVar("E", bound=Entity)
+
+_encoder = Encoder()
+
+
+async def get_or_404(model: type[E], id: ObjectId, entity: str) -> E:
+    doc = await model.get(id)
+    if doc is None:
+        raise NotFound(entity, str(id))
+    return doc
+
+
+async def ensure_exists(model: type[Entity], id: ObjectId | None, field: str, entity: str) -> None:
+    """A reference given in input must point at a real document: ``BAD_USER_INPUT`` otherwise."""
+    if id is None:
+        return
+    if await model.find({"_id": id}).count() == 0:
+        raise BadUserInput(f"{field}: no {entity} with id {id}", {field: f"no such {entity}"})
+
+
+def _conflict(exc: DuplicateKeyError, entity: str) -> Conflict:
+    details: Mapping[str, Any] = exc.details or {}
+    keys = list((details.get("keyValue") or details.get("keyPattern") or {}).keys())
+    what = ", ".join(keys) or "a unique field"
+    return Conflict(f"Another {entity} already has this {what}", fields=keys)
+
+
+async def insert(doc: E, entity: str) -> E:
+    """Insert ``doc``; a unique-index violation is a ``CONFLICT`` naming the field."""
+    try:
+        await doc.insert()
+    except DuplicateKeyError as exc:
+        raise _conflict(exc, entity) from None
+    return doc
+
+
+async def update(doc: E, changes: Mapping[str, Any], entity: str) -> E:
+    """Validate ``changes`` against the whole document, then ``$set`` only those fields."""
+    candidate, fields = merged(doc, changes)
+    sets = {k: _encoder.encode(v) for k, v in fields.items() if v is not None}
+    unsets = {k: "" for k, v in fields.items() if v is None}
+    operation: dict[str, Any] = {"$set": sets}
+    if unsets:
+        operation["$unset"] = unsets
+    try:
+        result = await type(doc).get_motor_collection().update_one({"_id": doc.id}, operation)
+    except DuplicateKeyError as exc:
+        raise _conflict(exc, entity) from None
+    if result.matched_count == 0:
+        raise NotFound(entity, str(doc.id))
+    return candidate

@@ -1,0 +1,54 @@
+"""Registering and updating patients, and finding them by name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bson import ObjectId
+
+from models.patients import Patient, fold, name_tokens
+from models.staff import Doctor
+from services import common
+from services.pagination import ASC, Page, PageArgs, Query, Sort, paginate
+from services.validation import build, require
+
+NAME_ORDER: Sort = (("last_name", ASC), ("first_name", ASC), ("_id", ASC))
+
+
+def search_filter(search: str | None) -> Query:
+    """Every word of ``search`` must prefix a name word; matched on the indexed token array."""
+    words = sorted(set(fold(search or "").replace("-", " ").replace("'", " ").split()))
+    require(len(words) <= 6, "search", "may have at most 6 words")
+    require(all(len(w) <= 50 for w in words), "search", "words may be at most 50 characters")
+    return {"search_tokens": {"$all": words}} if words else {}
+
+
+async def list_patients(search: str | None, args: PageArgs) -> Page[Patient]:
+    return await paginate(Patient, search_filter(search), NAME_ORDER, args)
+
+
+async def get_patient(id: ObjectId) -> Patient:
+    return await common.get_or_404(Patient, id, "Patient")
+
+
+async def register_patient(data: Mapping[str, Any]) -> Patient:
+    patient = build(Patient, data)
+    await common.ensure_exists(Doctor, patient.primary_doctor_id, "primaryDoctorId", "doctor")
+    patient.refresh_search_tokens()
+    return await common.insert(patient, "patient")
+
+
+async def update_patient(id: ObjectId, changes: Mapping[str, Any]) -> Patient:
+    patient = await get_patient(id)
+    if "primary_doctor_id" in changes:
+        await common.ensure_exists(
+            Doctor, changes["primary_doctor_id"], "primaryDoctorId", "doctor"
+        )
+    changes = dict(changes)
+    if {"first_name", "last_name"} & changes.keys():
+        first = changes.get("first_name", patient.first_name)
+        last = changes.get("last_name", patient.last_name)
+        changes["search_tokens"] = name_tokens(first, last)
+    return await common.update(patient, changes, "patient")
+
