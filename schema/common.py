@@ -43,8 +43,9 @@ class Connection(Generic[T]):
         return await self._count()
 
 
-def connection(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]:
-    nodes = [convert(item) for item in page.items]
+def connection(cls: type[T], page: Page[Any]) -> Connection[T]:
+    """Wrap a page of documents as the connection of their Strawberry type ``cls``."""
+    nodes: list[T] = list(page.items)
     edges = [Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)]
     end = page.cursors[-1] if page.cursors else None
     return Connection(
@@ -100,3 +101,36 @@ def reject_empty(changes: dict[str, Any]) -> dict[str, Any]:
     if not changes:
         raise BadUserInput("Nothing to update: give at least one field", {"input": "is empty"})
     return changes
+
+
+def entity_id(root: strawberry.Parent[Any]) -> strawberry.ID:
+    """Documents keep ObjectIds; clients see their hex string."""
+    return strawberry.ID(str(root.id))
+
+
+def ref_id(value: ObjectId | None) -> strawberry.ID | None:
+    return None if value is None else strawberry.ID(str(value))
+
+
+def view(cls: type[T], doc: Any) -> T:
+    """A Strawberry type is a read-only view over its document: fields resolve by attribute."""
+    return doc  # type: ignore[no-any-return]
+
+
+def create_data(value: Any) -> dict[str, Any]:
+    """Creation input -> dict, leaving out what the client did not give so defaults apply."""
+
+    def prune(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {k: prune(v) for k, v in item.items() if v is not None}
+        if isinstance(item, list):
+            return [prune(v) for v in item]
+        return item
+
+    result: dict[str, Any] = prune(to_data(value))
+    return result
+
+
+def update_data(value: Any) -> dict[str, Any]:
+    """Update input -> only the fields the client set (``null`` included, meaning clear)."""
+    return reject_empty(to_data(value))

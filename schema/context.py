@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import strawberry
+
 from config import Settings
 from loaders import Loaders
 from services.pagination import PageArgs
@@ -26,3 +28,6 @@ class Context:
             default=self.settings.shms_default_page_size,
             cap=self.settings.shms_max_page_size,
         )
+
+
+Info = strawberry.Info[Context, None]

@@ -49,8 +49,14 @@ async def insert(doc: E, entity: str) -> E:
     return doc
 
 
-async def update(doc: E, changes: Mapping[str, Any], entity: str) -> E:
-    """Validate ``changes`` against the whole document, then ``$set`` only those fields."""
+async def update(
+    doc: E, changes: Mapping[str, Any], entity: str, expected: Mapping[str, Any] | None = None
+) -> E:
+    """Validate ``changes`` against the whole document, then ``$set`` only those fields.
+
+    ``expected`` makes it a compare-and-set: if the stored document no longer matches (say, its
+    status moved meanwhile) nothing is written and the caller gets ``CONFLICT``.
+    """
     candidate, fields = merged(doc, changes)
     sets = {k: _encoder.encode(v) for k, v in fields.items() if v is not None}
     unsets = {k: "" for k, v in fields.items() if v is None}
@@ -58,9 +64,15 @@ async def update(doc: E, changes: Mapping[str, Any], entity: str) -> E:
     if unsets:
         operation["$unset"] = unsets
     try:
-        result = await type(doc).get_motor_collection().update_one({"_id": doc.id}, operation)
+        result = (
+            await type(doc)
+            .get_motor_collection()
+            .update_one({"_id": doc.id, **(expected or {})}, operation)
+        )
     except DuplicateKeyError as exc:
         raise _conflict(exc, entity) from None
     if result.matched_count == 0:
+        if expected and await type(doc).find({"_id": doc.id}).count():
+            raise Conflict(f"The {entity} changed meanwhile; read it again and retry")
         raise NotFound(entity, str(doc.id))
     return candidate

@@ -11,9 +11,8 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
-
 from datetime import UTC
+from typing import Any, Generic, TypeVar
 
 from bson import json_util
 from bson.json_util import JSONOptions
@@ -41,9 +40,7 @@ class PageArgs:
         if size < 0:
             raise BadUserInput("first must not be negative", {"first": "must not be negative"})
         if size > cap:
-            raise BadUserInput(
-                f"first may be at most {cap}", {"first": f"must be at most {cap}"}
-            )
+            raise BadUserInput(f"first may be at most {cap}", {"first": f"must be at most {cap}"})
         return cls(size, after or None)
 
 
@@ -91,8 +88,10 @@ def after_filter(cursor: str, sort: Sort) -> Query:
 def _with_after(query: Query, args: PageArgs, sort: Sort) -> Query:
     if not args.after:
         return query
-    return {"$and": [query, after_filter(args.after, sort)]} if query else after_filter(
-        args.after, sort
+    return (
+        {"$and": [query, after_filter(args.after, sort)]}
+        if query
+        else after_filter(args.after, sort)
     )
 
 

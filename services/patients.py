@@ -51,4 +51,3 @@ async def update_patient(id: ObjectId, changes: Mapping[str, Any]) -> Patient:
         last = changes.get("last_name", patient.last_name)
         changes["search_tokens"] = name_tokens(first, last)
     return await common.update(patient, changes, "patient")
-

@@ -1,0 +1,102 @@
+"""The SHMS ASGI app: ``/graphql`` (HTTP and WebSocket), ``/health``; the lifespan owns clients.
+
+``uvicorn app:app`` serves it; with no configuration it runs embedded with demo data.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+import db
+from cache.connection import connect_redis
+from cache.connection import ping as redis_ping
+from config import Settings, get_settings
+from schema import schema
+from schema.context import Context
+
+log = logging.getLogger("shms")
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Builds a fresh context (and so fresh loaders) for every request."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        )
+        self.settings = settings
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        return Context(settings=self.settings, request=request, request_id=request_id[:64])
+
+
+async def _seed_if_wanted(settings: Settings) -> None:
+    if not settings.seed_demo_enabled:
+        return
+    from demo import is_empty, seed_demo
+
+    if await is_empty():
+        summary = await seed_demo(patients=settings.shms_demo_patients)
+        log.info("seeded the demo facility: %s", summary)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    logging.basicConfig(
+        level=settings.shms_log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        mongo = db.create_client(settings.mongodb_url)
+        await db.init_database(mongo, settings.mongodb_db)
+        redis = connect_redis(settings.redis_url)
+        app.state.mongo, app.state.redis = mongo, redis
+        where = "embedded store" if settings.embedded_mongo else "MongoDB"
+        log.info("SHMS ready on %s (%s mode)", where, settings.shms_env)
+        await _seed_if_wanted(settings)
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            db.close_client(mongo)
+
+    async def health(request: Request) -> JSONResponse:
+        mongo_ok = await db.ping(request.app.state.mongo)
+        redis_ok = await redis_ping(request.app.state.redis)
+        body = {
+            "status": "ok" if mongo_ok and redis_ok else "degraded",
+            "mongodb": mongo_ok,
+            "redis": redis_ok,
+        }
+        return JSONResponse(body, status_code=200 if mongo_ok else 503)
+
+    async def root(request: Request) -> RedirectResponse:
+        return RedirectResponse("/graphql")
+
+    graphql = GraphQLApp(settings)
+    return Starlette(
+        routes=[
+            Route("/", root),
+            Route("/health", health),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )
+
+
+app = create_app()

@@ -1,0 +1,164 @@
+"""GraphQL types and inputs for billing accounts, charges and payments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from models import billing as m
+from schema.common import Money, entity_id, oid, ref_id
+from schema.context import Info
+
+if TYPE_CHECKING:
+    from schema.departments import Department
+    from schema.patients import Patient
+
+ChargeSource = strawberry.enum(m.ChargeSource, description="What a charge bills for.")
+PaymentMethod = strawberry.enum(m.PaymentMethod)
+
+
+@strawberry.type(description="One billed item; amounts are in the account's currency.")
+class Charge:
+    id: strawberry.ID
+    description: str
+    amount: Money
+    source: ChargeSource
+    source_id: strawberry.ID | None = strawberry.field(description="The treatment or device billed")
+    department_id: strawberry.ID | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, charge: m.Charge, currency: str) -> Charge:
+        return cls(
+            id=strawberry.ID(str(charge.id)),
+            description=charge.description,
+            amount=Money(amount=charge.amount, currency=currency),
+            source=charge.source,
+            source_id=ref_id(charge.source_id),
+            department_id=ref_id(charge.department_id),
+            created_at=charge.created_at,
+        )
+
+    @strawberry.field
+    async def department(
+        self, info: Info
+    ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
+        if self.department_id is None:
+            return None
+        return await info.context.loaders.department_by_id.load(oid(self.department_id))
+
+
+@strawberry.type
+class Payment:
+    id: strawberry.ID
+    amount: Money
+    method: PaymentMethod
+    reference: str | None
+    received_at: datetime
+
+    @classmethod
+    def of(cls, payment: m.Payment, currency: str) -> Payment:
+        return cls(
+            id=strawberry.ID(str(payment.id)),
+            amount=Money(amount=payment.amount, currency=currency),
+            method=payment.method,
+            reference=payment.reference,
+            received_at=payment.received_at,
+        )
+
+
+@strawberry.type
+class Insurance:
+    provider: str
+    policy_number: str
+    group_number: str | None
+    valid_until: datetime | None
+
+
+@strawberry.type(description="A patient's account: what was charged, what was paid, what is owed.")
+class BillingAccount:
+    id: strawberry.ID = strawberry.field(resolver=entity_id)
+    currency: str
+    insurance: Insurance | None
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field
+    @staticmethod
+    def patient_id(root: strawberry.Parent[m.BillingAccount]) -> strawberry.ID:
+        return strawberry.ID(str(root.patient_id))
+
+    @strawberry.field
+    @staticmethod
+    async def patient(
+        root: strawberry.Parent[m.BillingAccount], info: Info
+    ) -> Annotated[Patient, strawberry.lazy("schema.patients")] | None:
+        return await info.context.loaders.patient_by_id.load(root.patient_id)
+
+    @strawberry.field(description="Charges, oldest first.")
+    @staticmethod
+    def charges(root: strawberry.Parent[m.BillingAccount]) -> list[Charge]:
+        return [Charge.of(c, root.currency) for c in root.charges]
+
+    @strawberry.field(description="Payments, oldest first.")
+    @staticmethod
+    def payments(root: strawberry.Parent[m.BillingAccount]) -> list[Payment]:
+        return [Payment.of(p, root.currency) for p in root.payments]
+
+    @strawberry.field
+    @staticmethod
+    def total_charged(root: strawberry.Parent[m.BillingAccount]) -> Money:
+        return Money(amount=root.total_charged, currency=root.currency)
+
+    @strawberry.field
+    @staticmethod
+    def total_paid(root: strawberry.Parent[m.BillingAccount]) -> Money:
+        return Money(amount=root.total_paid, currency=root.currency)
+
+    @strawberry.field(description="What is still owed; negative means credit.")
+    @staticmethod
+    def balance(root: strawberry.Parent[m.BillingAccount]) -> Money:
+        return Money(amount=root.balance, currency=root.currency)
+
+
+@strawberry.input
+class MoneyInput:
+    amount: int = strawberry.field(description="Integer minor units, e.g. cents")
+    currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR")
+
+
+@strawberry.input
+class InsuranceInput:
+    provider: str
+    policy_number: str
+    group_number: str | None = None
+    valid_until: datetime | None = None
+
+
+@strawberry.input
+class OpenBillingAccountInput:
+    patient_id: strawberry.ID
+    currency: str = "EUR"
+    insurance: InsuranceInput | None = None
+
+
+@strawberry.input
+class AddChargeInput:
+    description: str
+    amount: MoneyInput
+    source: ChargeSource
+    source_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The treatment or device billed; none for manual charges"
+    )
+    department_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only for manual charges; derived from the source otherwise"
+    )
+
+
+@strawberry.input
+class RecordPaymentInput:
+    amount: MoneyInput
+    method: PaymentMethod
+    reference: str | None = None

@@ -1,0 +1,86 @@
+"""GraphQL types and inputs for medical equipment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from models import equipment as m
+from schema.common import Connection, connection, entity_id
+from schema.context import Info
+
+if TYPE_CHECKING:
+    from schema.departments import Department
+    from schema.scheduling import Appointment, AppointmentStatus
+
+EquipmentStatus = strawberry.enum(
+    m.EquipmentStatus, description="Where a device is in its life cycle; see the transitions."
+)
+
+
+@strawberry.type
+class EquipmentStatusChange:
+    from_status: EquipmentStatus | None
+    to_status: EquipmentStatus
+    reason: str | None
+    at: datetime
+
+
+@strawberry.type(description="A tracked device, owned by one department.")
+class MedicalEquipment:
+    id: strawberry.ID = strawberry.field(resolver=entity_id)
+    name: str
+    equipment_type: str
+    serial_number: str
+    manufacturer: str | None
+    model: str | None
+    status: EquipmentStatus
+    status_history: list[EquipmentStatusChange]
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field
+    @staticmethod
+    def department_id(root: strawberry.Parent[m.MedicalEquipment]) -> strawberry.ID:
+        return strawberry.ID(str(root.department_id))
+
+    @strawberry.field
+    @staticmethod
+    async def department(
+        root: strawberry.Parent[m.MedicalEquipment], info: Info
+    ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
+        return await info.context.loaders.department_by_id.load(root.department_id)
+
+    @strawberry.field(description="Statuses this device may move to next.")
+    @staticmethod
+    def allowed_transitions(root: strawberry.Parent[m.MedicalEquipment]) -> list[EquipmentStatus]:
+        return sorted(m.EQUIPMENT_TRANSITIONS[root.status], key=lambda s: s.value)
+
+    @strawberry.field(description="Appointments booked on this device by start time.")
+    @staticmethod
+    async def appointments(
+        root: strawberry.Parent[m.MedicalEquipment],
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: list[Annotated[AppointmentStatus, strawberry.lazy("schema.scheduling")]]
+        | None = None,
+    ) -> Connection[Annotated[Appointment, strawberry.lazy("schema.scheduling")]]:
+        from schema.scheduling import Appointment, status_filter
+
+        key = (root.id, info.context.page(first, after), status_filter(status))
+        page = await info.context.loaders.appointments_by_equipment.load(key)
+        return connection(Appointment, page)
+
+
+@strawberry.input
+class RegisterEquipmentInput:
+    name: str
+    equipment_type: str
+    serial_number: str
+    department_id: strawberry.ID
+    manufacturer: str | None = None
+    model: str | None = None
+    status: EquipmentStatus = EquipmentStatus.AVAILABLE  # type: ignore[assignment]

@@ -1,0 +1,162 @@
+"""GraphQL types and inputs for doctors, nurses and administrative staff."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from models import staff as m
+from schema.common import Connection, connection, entity_id, ref_id
+from schema.context import Info
+
+if TYPE_CHECKING:
+    from schema.departments import Department
+    from schema.scheduling import Appointment, AppointmentStatus
+
+AdminDuty = strawberry.enum(m.AdminDuty, description="What an administrative employee does.")
+
+
+@strawberry.type
+class StaffContact:
+    email: str | None
+    phone: str | None
+
+
+async def _department(root: m.StaffMember, info: Info) -> Department | None:
+    return await info.context.loaders.department_by_id.load(root.department_id)
+
+
+@strawberry.interface(description="Fields every employee has.")
+class StaffMember:
+    id: strawberry.ID = strawberry.field(resolver=entity_id)
+    first_name: str
+    last_name: str
+    contact: StaffContact
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field
+    @staticmethod
+    def department_id(root: strawberry.Parent[m.StaffMember]) -> strawberry.ID:
+        return strawberry.ID(str(root.department_id))
+
+    @strawberry.field
+    @staticmethod
+    async def department(
+        root: strawberry.Parent[m.StaffMember], info: Info
+    ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
+        return await _department(root, info)
+
+
+@strawberry.type
+class Doctor(StaffMember):
+    @classmethod
+    def is_type_of(cls, obj: object, _info: object) -> bool:
+        return isinstance(obj, m.Doctor)
+
+    specialty: str
+    licence_number: str
+
+    @strawberry.field(description="This doctor's appointments by start time.")
+    @staticmethod
+    async def appointments(
+        root: strawberry.Parent[m.Doctor],
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: list[Annotated[AppointmentStatus, strawberry.lazy("schema.scheduling")]]
+        | None = None,
+    ) -> Connection[Annotated[Appointment, strawberry.lazy("schema.scheduling")]]:
+        from schema.scheduling import Appointment, status_filter
+
+        key = (root.id, info.context.page(first, after), status_filter(status))
+        page = await info.context.loaders.appointments_by_doctor.load(key)
+        return connection(Appointment, page)
+
+
+@strawberry.type
+class Nurse(StaffMember):
+    @classmethod
+    def is_type_of(cls, obj: object, _info: object) -> bool:
+        return isinstance(obj, m.Nurse)
+
+    licence_number: str
+    ward: str | None
+
+
+@strawberry.type
+class AdminStaff(StaffMember):
+    @classmethod
+    def is_type_of(cls, obj: object, _info: object) -> bool:
+        return isinstance(obj, m.AdminStaff)
+
+    duties: list[AdminDuty]
+
+
+@strawberry.input
+class StaffContactInput:
+    email: str | None = None
+    phone: str | None = None
+
+
+@strawberry.input
+class CreateDoctorInput:
+    first_name: str
+    last_name: str
+    department_id: strawberry.ID
+    specialty: str
+    licence_number: str
+    contact: StaffContactInput | None = None
+
+
+@strawberry.input(description="Only the fields given change.")
+class UpdateDoctorInput:
+    first_name: str | None = strawberry.UNSET
+    last_name: str | None = strawberry.UNSET
+    department_id: strawberry.ID | None = strawberry.UNSET
+    specialty: str | None = strawberry.UNSET
+    licence_number: str | None = strawberry.UNSET
+    contact: StaffContactInput | None = strawberry.UNSET
+    active: bool | None = strawberry.UNSET
+
+
+@strawberry.input
+class CreateNurseInput:
+    first_name: str
+    last_name: str
+    department_id: strawberry.ID
+    licence_number: str
+    ward: str | None = None
+    contact: StaffContactInput | None = None
+
+
+@strawberry.input(description="Only the fields given change.")
+class UpdateNurseInput:
+    first_name: str | None = strawberry.UNSET
+    last_name: str | None = strawberry.UNSET
+    department_id: strawberry.ID | None = strawberry.UNSET
+    licence_number: str | None = strawberry.UNSET
+    ward: str | None = strawberry.UNSET
+    contact: StaffContactInput | None = strawberry.UNSET
+    active: bool | None = strawberry.UNSET
+
+
+@strawberry.input
+class CreateAdminStaffInput:
+    first_name: str
+    last_name: str
+    department_id: strawberry.ID
+    duties: list[AdminDuty] | None = None
+    contact: StaffContactInput | None = None
+
+
+@strawberry.input(description="Only the fields given change; duties via assignAdminStaffDuties.")
+class UpdateAdminStaffInput:
+    first_name: str | None = strawberry.UNSET
+    last_name: str | None = strawberry.UNSET
+    department_id: strawberry.ID | None = strawberry.UNSET
+    contact: StaffContactInput | None = strawberry.UNSET
+    active: bool | None = strawberry.UNSET
