@@ -49,10 +49,11 @@ class ChildPages(DataLoader, Generic[D]):  # type: ignore[misc]
         self.counts = ChildCounts(model, key_field)
 
     async def batch_load_fn(self, keys: Sequence[ChildKey]) -> list[Page[D]]:
+        """Keys are ``(parent id, PageArgs, Filter)`` tuples."""
         groups: dict[tuple[PageArgs, Filter], list[Hashable]] = defaultdict(list)
-        for key in keys:
-            groups[(key.args, key.filter)].append(key.parent)
-        pages: dict[ChildKey, Page[D]] = {}
+        for parent, args, filt in keys:
+            groups[(args, filt)].append(parent)
+        pages: dict[tuple[Hashable, PageArgs, Filter], Page[D]] = {}
         for (args, filt), parents in groups.items():
 
             async def count(parent: Hashable, filt: Filter = filt) -> int:
@@ -62,7 +63,7 @@ class ChildPages(DataLoader, Generic[D]):  # type: ignore[misc]
             found = await paginate_many(
                 self.model, self.key_field, parents, dict(filt), self.sort, args, count
             )
-            pages.update({ChildKey(p, args, filt): page for p, page in found.items()})
+            pages.update({(p, args, filt): page for p, page in found.items()})
         return [pages[key] for key in keys]
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 import strawberry
 from bson import ObjectId
-from strawberry.types.base import has_object_definition
+from strawberry.types.base import StrawberryList, StrawberryOptional, has_object_definition
 
 from errors import BadUserInput
 from services.pagination import Page
@@ -70,28 +69,45 @@ def oids(values: Iterable[strawberry.ID | str], field: str) -> list[ObjectId]:
     return [parse_id(str(v), f"{field}.{i}") for i, v in enumerate(values)]
 
 
-def to_data(value: Any, id_fields: frozenset[str] = frozenset(), path: str = "") -> Any:
+def _id_kind(field_type: Any) -> str | None:
+    """'one' or 'list' when an input field is declared as ID / [ID], else None."""
+    while isinstance(field_type, StrawberryOptional):
+        field_type = field_type.of_type
+    if field_type is strawberry.ID:
+        return "one"
+    if isinstance(field_type, StrawberryList):
+        inner = field_type.of_type
+        while isinstance(inner, StrawberryOptional):
+            inner = inner.of_type
+        return "list" if inner is strawberry.ID else None
+    return None
+
+
+def to_data(value: Any, path: str = "") -> Any:
     """Strawberry input -> plain dict for services; unset fields are left out (partial update).
 
-    Fields named in ``id_fields`` (snake_case, or ending ``_id``/``_ids``) are parsed as
-    ObjectIds so a malformed id is reported against its input field.
+    Fields declared as ``ID`` are parsed to ObjectIds here, so a malformed id is reported
+    against the input field that carried it.
     """
     if has_object_definition(value):
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
-            item = getattr(value, f.name)
+        for f in value.__strawberry_definition__.fields:
+            item = getattr(value, f.python_name)
             if item is strawberry.UNSET:
                 continue
-            sub = f"{path}.{camel(f.name)}" if path else camel(f.name)
-            if item is not None and (f.name in id_fields or f.name.endswith("_id")):
-                out[f.name] = parse_id(str(item), sub)
-            elif item is not None and f.name.endswith("_ids"):
-                out[f.name] = [parse_id(str(v), f"{sub}.{i}") for i, v in enumerate(item)]
+            sub = f"{path}.{f.graphql_name or camel(f.python_name)}" if path else (
+                f.graphql_name or camel(f.python_name)
+            )
+            kind = _id_kind(f.type) if item is not None else None
+            if kind == "one":
+                out[f.python_name] = parse_id(str(item), sub)
+            elif kind == "list":
+                out[f.python_name] = [parse_id(str(v), f"{sub}.{i}") for i, v in enumerate(item)]
             else:
-                out[f.name] = to_data(item, id_fields, sub)
+                out[f.python_name] = to_data(item, sub)
         return out
     if isinstance(value, list):
-        return [to_data(v, id_fields, f"{path}.{i}") for i, v in enumerate(value)]
+        return [to_data(v, f"{path}.{i}") for i, v in enumerate(value)]
     if isinstance(value, enum.Enum):
         return value.value
     return value

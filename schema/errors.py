@@ -29,7 +29,8 @@ def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
     if isinstance(original, ShmsError):
         extensions = {"code": original.code, **original.extensions}
         return _rebuild(error, original.message, extensions)
-    if original is None:
+    if original is None or isinstance(original, GraphQLError):
+        # graphql-core's own errors (parsing, validation, input coercion) are the client's.
         if (error.extensions or {}).get("code"):
             return error
         if error.message.startswith("Syntax Error"):

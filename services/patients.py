@@ -11,7 +11,7 @@ from models.patients import Patient, fold, name_tokens
 from models.staff import Doctor
 from services import common
 from services.pagination import ASC, Page, PageArgs, Query, Sort, paginate
-from services.validation import build, require
+from services.validation import build, merged, require
 
 NAME_ORDER: Sort = (("last_name", ASC), ("first_name", ASC), ("_id", ASC))
 
@@ -47,7 +47,6 @@ async def update_patient(id: ObjectId, changes: Mapping[str, Any]) -> Patient:
         )
     changes = dict(changes)
     if {"first_name", "last_name"} & changes.keys():
-        first = changes.get("first_name", patient.first_name)
-        last = changes.get("last_name", patient.last_name)
-        changes["search_tokens"] = name_tokens(first, last)
+        candidate, _ = merged(patient, changes)  # validate the names before deriving tokens
+        changes["search_tokens"] = name_tokens(candidate.first_name, candidate.last_name)
     return await common.update(patient, changes, "patient")
