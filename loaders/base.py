@@ -14,7 +14,12 @@ from services.pagination import Page, PageArgs, Sort, count_many, paginate_many
 
 D = TypeVar("D", bound=Entity)
 Filter = tuple[tuple[str, Any], ...]
-"""A hashable extra filter, e.g. ``(("status", "scheduled"),)``, so it can be part of a key."""
+"""A hashable extra filter, so it can be part of a loader key: ``((field, value), ...)``; a
+tuple value means any of those values (``$in``)."""
+
+
+def filter_query(filt: Filter) -> dict[str, Any]:
+    return {k: {"$in": list(v)} if isinstance(v, tuple) else v for k, v in filt}
 
 
 class ById(DataLoader, Generic[D]):  # type: ignore[misc]
@@ -61,7 +66,7 @@ class ChildPages(DataLoader, Generic[D]):  # type: ignore[misc]
                 return result
 
             found = await paginate_many(
-                self.model, self.key_field, parents, dict(filt), self.sort, args, count
+                self.model, self.key_field, parents, filter_query(filt), self.sort, args, count
             )
             pages.update({(p, args, filt): page for p, page in found.items()})
         return [pages[key] for key in keys]
@@ -80,6 +85,6 @@ class ChildCounts(DataLoader, Generic[D]):  # type: ignore[misc]
             groups[filt].append(parent)
         counts: dict[tuple[Hashable, Filter], int] = {}
         for filt, parents in groups.items():
-            found = await count_many(self.model, self.key_field, parents, dict(filt))
+            found = await count_many(self.model, self.key_field, parents, filter_query(filt))
             counts.update({(p, filt): n for p, n in found.items()})
         return [counts[key] for key in keys]

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 import pymongo
 from beanie import PydanticObjectId
 from pydantic import BaseModel, Field
 
-from models.base import Currency, Entity, Name, Ref, ShortText
+from models.base import Currency, Entity, Name, Ref, ShortText, UtcDatetime
 
 
-class ChargeSource(str, Enum):
+class ChargeSource(StrEnum):
     TREATMENT = "treatment"
     EQUIPMENT_USE = "equipment_use"
     MANUAL = "manual"
 
 
-class PaymentMethod(str, Enum):
+class PaymentMethod(StrEnum):
     CASH = "cash"
     CARD = "card"
     BANK_TRANSFER = "bank_transfer"
@@ -32,7 +31,7 @@ class Charge(BaseModel):
     source: ChargeSource
     source_id: Ref | None = None
     department_id: Ref | None = None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class Payment(BaseModel):
@@ -40,14 +39,14 @@ class Payment(BaseModel):
     amount: int = Field(gt=0)
     method: PaymentMethod
     reference: ShortText | None = None
-    received_at: datetime
+    received_at: UtcDatetime
 
 
 class Insurance(BaseModel):
     provider: Name
     policy_number: str = Field(min_length=1, max_length=64)
     group_number: str | None = Field(default=None, max_length=64)
-    valid_until: datetime | None = None
+    valid_until: UtcDatetime | None = None
 
 
 class BillingAccount(Entity):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 import pymongo
 from pydantic import BaseModel, Field
 
-from models.base import Entity, LongText, Ref, ShortText
+from models.base import Entity, LongText, Ref, ShortText, UtcDatetime
 
 
-class TreatmentPlanStatus(str, Enum):
+class TreatmentPlanStatus(StrEnum):
     DRAFT = "draft"
     ACTIVE = "active"
     ON_HOLD = "on_hold"
@@ -33,8 +32,8 @@ class TreatmentPlan(Entity):
     goals: list[ShortText] = Field(default_factory=list, max_length=50)
     notes: LongText | None = None
     status: TreatmentPlanStatus = TreatmentPlanStatus.ACTIVE
-    start_date: datetime | None = None
-    end_date: datetime | None = None
+    start_date: UtcDatetime | None = None
+    end_date: UtcDatetime | None = None
 
     class Settings:
         name = "treatment_plans"
@@ -45,7 +44,7 @@ class TreatmentPlan(Entity):
         ]
 
 
-class PerformerRole(str, Enum):
+class PerformerRole(StrEnum):
     DOCTOR = "doctor"
     NURSE = "nurse"
 
@@ -57,7 +56,7 @@ class Treatment(Entity):
     patient_id: Ref
     performed_by_id: Ref
     performed_by_role: PerformerRole
-    performed_at: datetime
+    performed_at: UtcDatetime
     procedure: ShortText
     notes: LongText | None = None
     outcome: ShortText | None = None
@@ -71,7 +70,7 @@ class Treatment(Entity):
         ]
 
 
-class PrescriptionStatus(str, Enum):
+class PrescriptionStatus(StrEnum):
     PRESCRIBED = "prescribed"
     DISPENSED = "dispensed"
     PICKED_UP = "picked_up"
@@ -90,7 +89,7 @@ PRESCRIPTION_TRANSITIONS: dict[PrescriptionStatus, frozenset[PrescriptionStatus]
 }
 
 
-class Route(str, Enum):
+class Route(StrEnum):
     ORAL = "oral"
     INTRAVENOUS = "intravenous"
     INTRAMUSCULAR = "intramuscular"
@@ -104,7 +103,7 @@ class Route(str, Enum):
 
 class StatusChange(BaseModel):
     status: str
-    at: datetime
+    at: UtcDatetime
 
 
 class Prescription(Entity):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 import pymongo
 from pydantic import BaseModel, Field
 
-from models.base import Entity, Name, Ref, ShortText
+from models.base import Entity, Name, Ref, ShortText, UtcDatetime
 
 
-class EquipmentStatus(str, Enum):
+class EquipmentStatus(StrEnum):
     AVAILABLE = "available"
     IN_USE = "in_use"
     MAINTENANCE = "maintenance"
@@ -36,7 +35,7 @@ class EquipmentStatusChange(BaseModel):
     from_status: EquipmentStatus | None
     to_status: EquipmentStatus
     reason: ShortText | None = None
-    at: datetime
+    at: UtcDatetime
 
 
 class MedicalEquipment(Entity):

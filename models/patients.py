@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 
 import pymongo
 from pydantic import BaseModel, EmailStr, Field, field_validator
@@ -12,14 +12,14 @@ from pydantic import BaseModel, EmailStr, Field, field_validator
 from models.base import Entity, LongText, Name, Ref, ShortText
 
 
-class Sex(str, Enum):
+class Sex(StrEnum):
     FEMALE = "female"
     MALE = "male"
     OTHER = "other"
     UNKNOWN = "unknown"
 
 
-class AllergySeverity(str, Enum):
+class AllergySeverity(StrEnum):
     MILD = "mild"
     MODERATE = "moderate"
     SEVERE = "severe"

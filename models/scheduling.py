@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 import pymongo
 from pydantic import BaseModel, Field
 
-from models.base import Entity, LongText, Ref, ShortText
+from models.base import Entity, LongText, Ref, ShortText, UtcDatetime
 
 
-class AppointmentStatus(str, Enum):
+class AppointmentStatus(StrEnum):
     SCHEDULED = "scheduled"
     CHECKED_IN = "checked_in"
     COMPLETED = "completed"
@@ -23,17 +22,17 @@ ACTIVE_APPOINTMENT_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.CH
 
 
 class Reschedule(BaseModel):
-    previous_start_at: datetime
-    previous_end_at: datetime
-    start_at: datetime
-    end_at: datetime
+    previous_start_at: UtcDatetime
+    previous_end_at: UtcDatetime
+    start_at: UtcDatetime
+    end_at: UtcDatetime
     reason: ShortText | None = None
-    at: datetime
+    at: UtcDatetime
 
 
 class Cancellation(BaseModel):
     reason: ShortText | None = None
-    at: datetime
+    at: UtcDatetime
 
 
 class Appointment(Entity):
@@ -41,8 +40,8 @@ class Appointment(Entity):
     doctor_id: Ref
     department_id: Ref = Field(description="The doctor's department when booked, for filtering.")
     equipment_id: Ref | None = None
-    start_at: datetime
-    end_at: datetime
+    start_at: UtcDatetime
+    end_at: UtcDatetime
     reason: ShortText
     notes: LongText | None = None
     status: AppointmentStatus = AppointmentStatus.SCHEDULED

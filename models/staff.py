@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import pymongo
 from pydantic import BaseModel, EmailStr, Field
@@ -10,7 +10,7 @@ from pydantic import BaseModel, EmailStr, Field
 from models.base import Entity, Name, Ref, ShortText
 
 
-class AdminDuty(str, Enum):
+class AdminDuty(StrEnum):
     FRONT_DESK = "front_desk"
     SCHEDULING = "scheduling"
     MEDICAL_RECORDS = "medical_records"

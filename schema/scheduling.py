@@ -25,7 +25,7 @@ def status_filter(statuses: Sequence[m.AppointmentStatus] | None) -> tuple[tuple
     """A hashable loader filter for a status list argument."""
     if not statuses:
         return ()
-    return (("status", {"$in": sorted(s.value for s in statuses)}),)
+    return (("status", tuple(sorted(s.value for s in statuses))),)
 
 
 @strawberry.type
