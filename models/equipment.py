@@ -38,6 +38,13 @@ class EquipmentStatusChange(BaseModel):
     at: UtcDatetime
 
 
+class EquipmentAllocation(BaseModel):
+    from_department_id: Ref
+    to_department_id: Ref
+    reason: ShortText | None = None
+    at: UtcDatetime
+
+
 class MedicalEquipment(Entity):
     name: Name
     equipment_type: Name
@@ -47,6 +54,7 @@ class MedicalEquipment(Entity):
     department_id: Ref
     status: EquipmentStatus = EquipmentStatus.AVAILABLE
     status_history: list[EquipmentStatusChange] = Field(default_factory=list)
+    allocation_history: list[EquipmentAllocation] = Field(default_factory=list)
 
     class Settings:
         name = "equipment"

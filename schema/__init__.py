@@ -6,17 +6,41 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from resolvers.billing import BillingMutation, BillingQuery
 from resolvers.clinical import ClinicalMutation, ClinicalQuery
+from resolvers.departments import DepartmentMutation, DepartmentQuery
+from resolvers.equipment import EquipmentMutation, EquipmentQuery
 from resolvers.patients import PatientMutation, PatientQuery
 from resolvers.scheduling import SchedulingMutation, SchedulingQuery
+from resolvers.staff import StaffMutation, StaffQuery
+from schema.common import SCALARS
 from schema.errors import ErrorCodes
 from schema.staff import AdminStaff, Doctor, Nurse
 
-Query = merge_types("Query", (PatientQuery, SchedulingQuery, ClinicalQuery))
-Mutation = merge_types("Mutation", (PatientMutation, SchedulingMutation, ClinicalMutation))
+DOMAIN_QUERIES = (
+    PatientQuery,
+    DepartmentQuery,
+    StaffQuery,
+    SchedulingQuery,
+    ClinicalQuery,
+    EquipmentQuery,
+    BillingQuery,
+)
+DOMAIN_MUTATIONS = (
+    PatientMutation,
+    DepartmentMutation,
+    StaffMutation,
+    SchedulingMutation,
+    ClinicalMutation,
+    EquipmentMutation,
+    BillingMutation,
+)
+Query = merge_types("Query", DOMAIN_QUERIES)
+Mutation = merge_types("Mutation", DOMAIN_MUTATIONS)
 
 
 class ShmsSchema(strawberry.Schema):
@@ -32,6 +56,7 @@ def build_schema(**options: Any) -> ShmsSchema:
         mutation=Mutation,
         types=[Doctor, Nurse, AdminStaff],
         extensions=[ErrorCodes],
+        config=StrawberryConfig(scalar_map=SCALARS),
         **options,
     )
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from models import billing as m
-from schema.common import Money, entity_id, oid, ref_id
+from schema.common import Long, Money, entity_id, oid, ref_id
 from schema.context import Info
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ class BillingAccount:
 
 @strawberry.input
 class MoneyInput:
-    amount: int = strawberry.field(description="Integer minor units, e.g. cents")
+    amount: Long = strawberry.field(description="Integer minor units, e.g. cents")
     currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NewType, TypeVar
 
 import strawberry
 from bson import ObjectId
@@ -55,9 +55,28 @@ def connection(cls: type[T], page: Page[Any]) -> Connection[T]:
     )
 
 
+def _parse_long(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**53:
+        raise ValueError("Long must be a whole number between -2^53 and 2^53")
+    return value
+
+
+Long = NewType("Long", int)
+"""Money totals outgrow GraphQL ``Int`` (32 bits); registered in ``SCALARS`` below."""
+
+SCALARS = {
+    Long: strawberry.scalar(
+        name="Long",
+        description="A whole number beyond GraphQL Int's 32 bits; exact up to 2^53 in JSON.",
+        serialize=int,
+        parse_value=_parse_long,
+    )
+}
+
+
 @strawberry.type(description="An amount of money in integer minor units (cents) of a currency.")
 class Money:
-    amount: int
+    amount: Long
     currency: str
 
 

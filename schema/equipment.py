@@ -28,6 +28,22 @@ class EquipmentStatusChange:
     at: datetime
 
 
+@strawberry.type(description="A move of a device from one department to another.")
+class EquipmentAllocation:
+    reason: str | None
+    at: datetime
+
+    @strawberry.field
+    @staticmethod
+    def from_department_id(root: strawberry.Parent[m.EquipmentAllocation]) -> strawberry.ID:
+        return strawberry.ID(str(root.from_department_id))
+
+    @strawberry.field
+    @staticmethod
+    def to_department_id(root: strawberry.Parent[m.EquipmentAllocation]) -> strawberry.ID:
+        return strawberry.ID(str(root.to_department_id))
+
+
 @strawberry.type(description="A tracked device, owned by one department.")
 class MedicalEquipment:
     id: strawberry.ID = strawberry.field(resolver=entity_id)
@@ -38,6 +54,7 @@ class MedicalEquipment:
     model: str | None
     status: EquipmentStatus
     status_history: list[EquipmentStatusChange]
+    allocation_history: list[EquipmentAllocation]
     created_at: datetime
     updated_at: datetime
 

@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from errors import BadUserInput, Conflict, NotFound
 from models.base import Entity
-from services.validation import merged
+from services.validation import camel, merged
 
 E = TypeVar("E", bound=Entity)
 
@@ -35,7 +35,7 @@ async def ensure_exists(model: type[Entity], id: ObjectId | None, field: str, en
 
 def _conflict(exc: DuplicateKeyError, entity: str) -> Conflict:
     details: Mapping[str, Any] = exc.details or {}
-    keys = list((details.get("keyValue") or details.get("keyPattern") or {}).keys())
+    keys = [camel(k) for k in (details.get("keyValue") or details.get("keyPattern") or {})]
     what = ", ".join(keys) or "a unique field"
     return Conflict(f"Another {entity} already has this {what}", fields=keys)
 

@@ -73,7 +73,7 @@ async def test_register_patient_rejects_bad_input_and_writes_nothing(gql: Any) -
     error = await gql.error(REGISTER, input=full_input(primaryDoctorId="nope"))
     assert error["extensions"]["fields"] == {"primaryDoctorId": "is not a valid id"}
     duplicate = await gql.error(REGISTER, input=full_input())
-    assert code(duplicate) == "CONFLICT" and "national_id" in duplicate["message"]
+    assert code(duplicate) == "CONFLICT" and "nationalId" in duplicate["message"]
     assert await snapshot(Patient) == before
 
 

@@ -1,0 +1,77 @@
+"""Billing accounts, charges, payments and insurance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from schema.billing import (
+    AddChargeInput,
+    BillingAccount,
+    InsuranceInput,
+    OpenBillingAccountInput,
+    RecordPaymentInput,
+)
+from schema.common import Connection, connection, create_data, oid, view
+from schema.context import Info
+from services import billing
+
+
+def _with_money(data: dict[str, Any]) -> dict[str, Any]:
+    """Flatten ``amount: {amount, currency}`` into the service's amount and currency."""
+    money = data.pop("amount")
+    return {**data, "amount": money["amount"], "currency": money["currency"]}
+
+
+@strawberry.type
+class BillingQuery:
+    @strawberry.field(description="One billing account by id; null if there is none.")
+    async def billing_account(self, info: Info, id: strawberry.ID) -> BillingAccount | None:
+        return await info.context.loaders.billing_account_by_id.load(oid(id))
+
+    @strawberry.field(description="Billing accounts, oldest first.")
+    async def billing_accounts(
+        self,
+        info: Info,
+        patient_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[BillingAccount]:
+        page = await billing.list_billing_accounts(
+            oid(patient_id, "patientId") if patient_id else None,
+            info.context.page(first, after),
+        )
+        return connection(BillingAccount, page)
+
+
+@strawberry.type
+class BillingMutation:
+    @strawberry.mutation(description="Open the billing account of a patient (one per patient).")
+    async def open_billing_account(self, input: OpenBillingAccountInput) -> BillingAccount:
+        data = create_data(input)
+        opened = await billing.open_billing_account(
+            data["patient_id"], data.get("currency", "EUR"), data.get("insurance")
+        )
+        return view(BillingAccount, opened)
+
+    @strawberry.mutation(description="Bill a treatment, a device's use, or a manual item.")
+    async def add_charge(self, account_id: strawberry.ID, input: AddChargeInput) -> BillingAccount:
+        data = _with_money(create_data(input))
+        return view(BillingAccount, await billing.add_charge(oid(account_id, "accountId"), data))
+
+    @strawberry.mutation(description="Record a payment; it may not exceed what is owed.")
+    async def record_payment(
+        self, account_id: strawberry.ID, input: RecordPaymentInput
+    ) -> BillingAccount:
+        data = _with_money(create_data(input))
+        paid = await billing.record_payment(oid(account_id, "accountId"), data)
+        return view(BillingAccount, paid)
+
+    @strawberry.mutation(description="Set or (with null) remove the account's insurance.")
+    async def update_insurance(
+        self, account_id: strawberry.ID, insurance: InsuranceInput | None
+    ) -> BillingAccount:
+        data = create_data(insurance) if insurance is not None else None
+        changed = await billing.update_insurance(oid(account_id, "accountId"), data)
+        return view(BillingAccount, changed)

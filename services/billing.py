@@ -1,0 +1,228 @@
+"""Billing accounts: one per patient; charges and payments in integer minor units.
+
+Every money movement is one ``find_one_and_update`` that pushes the entry and moves the running
+total together, so the totals can never disagree with the entries. The invariants are part of
+the update's filter, so they hold under concurrent requests too:
+- a (source, source_id) is charged at most once per account (``charges.source_id`` ``$ne``);
+- a payment never exceeds the outstanding balance (``$expr`` on the totals): overpayment is
+  refused with ``BAD_USER_INPUT`` rather than kept as credit, because refunds do not exist yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from beanie.odm.utils.encoder import Encoder
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from errors import BadUserInput, Conflict, NotFound
+from models.base import Entity, Ref, utcnow
+from models.billing import BillingAccount, Charge, ChargeSource, Payment
+from models.clinical import Treatment, TreatmentPlan
+from models.departments import Department
+from models.equipment import MedicalEquipment
+from models.patients import Patient
+from models.scheduling import Appointment
+from models.staff import Doctor
+from services import common
+from services.pagination import BY_ID, Page, PageArgs, Query, paginate
+from services.validation import build, field_path, require
+
+E = TypeVar("E", bound=Entity)
+
+_encoder = Encoder()
+
+CHARGE_FIELDS = frozenset(
+    {"description", "amount", "currency", "source", "source_id", "department_id"}
+)
+PAYMENT_FIELDS = frozenset({"amount", "currency", "method", "reference"})
+# Far above any real bill, and far below int64: an amount Mongo cannot store must be bad input.
+MAX_AMOUNT = 10**12
+
+
+async def list_billing_accounts(
+    patient_id: ObjectId | None, args: PageArgs
+) -> Page[BillingAccount]:
+    query: Query = {} if patient_id is None else {"patient_id": patient_id}
+    return await paginate(BillingAccount, query, BY_ID, args)
+
+
+async def get_billing_account(id: ObjectId) -> BillingAccount:
+    return await common.get_or_404(BillingAccount, id, "BillingAccount")
+
+
+async def get_account_for_patient(patient_id: ObjectId) -> BillingAccount | None:
+    """``None`` when the patient has no account yet; ``NOT_FOUND`` when there is no patient."""
+    account = await BillingAccount.find_one({"patient_id": patient_id})
+    if account is None:
+        await common.get_or_404(Patient, patient_id, "Patient")
+    return account
+
+
+async def open_billing_account(
+    patient_id: ObjectId, currency: str = "EUR", insurance: Mapping[str, Any] | None = None
+) -> BillingAccount:
+    account = build(
+        BillingAccount, {"patient_id": patient_id, "currency": currency, "insurance": insurance}
+    )
+    await common.ensure_exists(Patient, patient_id, "patientId", "patient")
+    try:
+        # The unique index on patient_id decides a race between two openings, not a pre-check.
+        await account.insert()
+    except DuplicateKeyError:
+        raise Conflict(
+            f"Patient {patient_id} already has an account", fields=["patientId"]
+        ) from None
+    return account
+
+
+async def update_insurance(
+    account_id: ObjectId, insurance: Mapping[str, Any] | None
+) -> BillingAccount:
+    """``None`` removes the insurance; only that field is written, so totals are never touched."""
+    account = await get_billing_account(account_id)
+    return await common.update(account, {"insurance": insurance}, "billing account")
+
+
+def _only(data: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+    """Refuse server-owned fields (ids, timestamps) instead of silently dropping them."""
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise BadUserInput(
+            "Unknown fields: " + ", ".join(field_path([f]) for f in unknown),
+            {field_path([f]): "is not accepted here" for f in unknown},
+        )
+    return {k: v for k, v in data.items() if k != "currency"}  # checked against the account
+
+
+def _require_currency(account: BillingAccount, currency: Any) -> None:
+    require(currency is not None, "currency", "is required")
+    require(
+        currency == account.currency, "currency", f"must be the account currency {account.currency}"
+    )
+
+
+def _source(doc: E | None, entity: str) -> E:
+    if doc is None:
+        raise BadUserInput(f"sourceId: no such {entity}", {"sourceId": f"no such {entity}"})
+    return doc
+
+
+async def _source_department(account: BillingAccount, charge: Charge) -> Ref | None:
+    """Where the charge is booked: derived from its source, given only for manual charges."""
+    if charge.source == ChargeSource.MANUAL:
+        require(charge.source_id is None, "sourceId", "manual charges have no source")
+        await common.ensure_exists(Department, charge.department_id, "departmentId", "department")
+        return charge.department_id
+    require(charge.source_id is not None, "sourceId", f"is required for {charge.source.value}")
+    derived: Ref | None
+    if charge.source == ChargeSource.TREATMENT:
+        treatment = _source(await Treatment.get(charge.source_id), "treatment")
+        require(
+            treatment.patient_id == account.patient_id,
+            "sourceId",
+            "is a treatment of another patient",
+        )
+        plan = await TreatmentPlan.get(treatment.plan_id)
+        doctor = None if plan is None else await Doctor.get(plan.doctor_id)
+        derived = None if doctor is None else doctor.department_id
+    else:
+        # Equipment is billed per use: the source is the appointment that booked the device.
+        appointment = _source(await Appointment.get(charge.source_id), "appointment")
+        require(
+            appointment.patient_id == account.patient_id,
+            "sourceId",
+            "is an appointment of another patient",
+        )
+        require(appointment.equipment_id is not None, "sourceId", "booked no equipment")
+        equipment = _source(await MedicalEquipment.get(appointment.equipment_id), "equipment")
+        derived = equipment.department_id
+    if charge.department_id is not None:
+        require(
+            charge.department_id == derived,
+            "departmentId",
+            "is derived from the source; leave it out",
+        )
+    return derived
+
+
+def _already_charged(source_id: ObjectId) -> Conflict:
+    return Conflict(f"{source_id} is already charged on this account", fields=["sourceId"])
+
+
+async def _write(account: BillingAccount, guard: Query, update: Query) -> BillingAccount | None:
+    raw = await BillingAccount.get_motor_collection().find_one_and_update(
+        {"_id": account.id, "currency": account.currency, **guard},
+        update,
+        return_document=ReturnDocument.AFTER,
+    )
+    return None if raw is None else BillingAccount.model_validate(raw)
+
+
+async def _reread(account_id: ObjectId) -> BillingAccount:
+    fresh = await BillingAccount.get(account_id)
+    if fresh is None:
+        raise NotFound("BillingAccount", str(account_id))
+    return fresh
+
+
+async def add_charge(account_id: ObjectId, data: Mapping[str, Any]) -> BillingAccount:
+    account = await get_billing_account(account_id)
+    fields = _only(data, CHARGE_FIELDS)
+    _require_currency(account, data.get("currency"))
+    now = utcnow()
+    charge = build(Charge, {**fields, "created_at": now})
+    require(charge.amount <= MAX_AMOUNT, "amount", f"must be at most {MAX_AMOUNT}")
+    charge.department_id = await _source_department(account, charge)
+    source_id = charge.source_id
+    if source_id is not None and any(c.source_id == source_id for c in account.charges):
+        raise _already_charged(source_id)
+    guard: Query = {} if source_id is None else {"charges.source_id": {"$ne": source_id}}
+    updated = await _write(
+        account,
+        guard,
+        {
+            "$push": {"charges": _encoder.encode(charge)},
+            "$inc": {"total_charged": charge.amount},
+            "$set": {"updated_at": now},
+        },
+    )
+    if updated is None:
+        fresh = await _reread(account_id)
+        if source_id is not None and any(c.source_id == source_id for c in fresh.charges):
+            raise _already_charged(source_id)
+        raise Conflict(f"BillingAccount {account_id} changed meanwhile; retry")
+    return updated
+
+
+def _exceeds(account: BillingAccount, amount: int) -> BadUserInput:
+    reason = f"exceeds the outstanding balance of {max(account.balance, 0)} ({account.currency})"
+    return BadUserInput(f"amount: {amount} {reason}", {"amount": reason})
+
+
+async def record_payment(account_id: ObjectId, data: Mapping[str, Any]) -> BillingAccount:
+    account = await get_billing_account(account_id)
+    fields = _only(data, PAYMENT_FIELDS)
+    _require_currency(account, data.get("currency"))
+    now = utcnow()
+    payment = build(Payment, {**fields, "received_at": now})
+    require(payment.amount <= MAX_AMOUNT, "amount", f"must be at most {MAX_AMOUNT}")
+    if payment.amount > account.balance:
+        raise _exceeds(account, payment.amount)
+    # The balance check again, atomically: concurrent payments cannot overpay together.
+    fits: Query = {"$expr": {"$lte": [{"$add": ["$total_paid", payment.amount]}, "$total_charged"]}}
+    updated = await _write(
+        account,
+        fits,
+        {
+            "$push": {"payments": _encoder.encode(payment)},
+            "$inc": {"total_paid": payment.amount},
+            "$set": {"updated_at": now},
+        },
+    )
+    if updated is None:
+        raise _exceeds(await _reread(account_id), payment.amount)
+    return updated
