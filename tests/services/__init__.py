@@ -1,0 +1,1 @@
+"""Tests of the domain services, one module per service."""
