@@ -108,7 +108,10 @@ def create_client(mongodb_url: str) -> Any:
         _count_mock_calls()
         return mongomock_motor.AsyncMongoMockClient(tz_aware=True)
     return AsyncIOMotorClient(
-        mongodb_url, tz_aware=True, uuidRepresentation="standard", event_listeners=[_CommandListener()]
+        mongodb_url,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        event_listeners=[_CommandListener()],
     )
 
 

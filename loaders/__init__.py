@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from loaders.base import ById, ChildPages
 from models import (
     AdminStaff,
     Appointment,
@@ -15,7 +16,6 @@ from models import (
     Treatment,
     TreatmentPlan,
 )
-from loaders.base import ById, ChildPages
 from services.pagination import ASC, BY_ID
 
 BY_START = (("start_at", ASC), ("_id", ASC))

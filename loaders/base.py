@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
 from bson import ObjectId
@@ -22,7 +22,7 @@ def filter_query(filt: Filter) -> dict[str, Any]:
     return {k: {"$in": list(v)} if isinstance(v, tuple) else v for k, v in filt}
 
 
-class ById(DataLoader, Generic[D]):  # type: ignore[misc]
+class ById(DataLoader[Any, D | None], Generic[D]):
     """Documents by ``_id`` (or another unique field); ``None`` where none matches.
 
     ``$in`` answers in any order and skips what is missing, so results are mapped back by key.
@@ -39,13 +39,11 @@ class ById(DataLoader, Generic[D]):  # type: ignore[misc]
         return [found.get(k) for k in keys]
 
 
-class ChildKey(NamedTuple):
-    parent: Hashable
-    args: PageArgs
-    filter: Filter = ()
+ChildKey = tuple[Any, PageArgs, Filter]
+"""(parent id, page arguments, extra filter)."""
 
 
-class ChildPages(DataLoader, Generic[D]):  # type: ignore[misc]
+class ChildPages(DataLoader[ChildKey, Page[D]], Generic[D]):
     """A page of children for each parent: one aggregation per distinct (page args, filter)."""
 
     def __init__(self, model: type[D], key_field: str, sort: Sort) -> None:
@@ -54,7 +52,6 @@ class ChildPages(DataLoader, Generic[D]):  # type: ignore[misc]
         self.counts = ChildCounts(model, key_field)
 
     async def batch_load_fn(self, keys: Sequence[ChildKey]) -> list[Page[D]]:
-        """Keys are ``(parent id, PageArgs, Filter)`` tuples."""
         groups: dict[tuple[PageArgs, Filter], list[Hashable]] = defaultdict(list)
         for parent, args, filt in keys:
             groups[(args, filt)].append(parent)
@@ -72,7 +69,7 @@ class ChildPages(DataLoader, Generic[D]):  # type: ignore[misc]
         return [pages[key] for key in keys]
 
 
-class ChildCounts(DataLoader, Generic[D]):  # type: ignore[misc]
+class ChildCounts(DataLoader[tuple[Hashable, Filter], int], Generic[D]):
     """How many children each parent has, batched like the pages themselves."""
 
     def __init__(self, model: type[D], key_field: str) -> None:

@@ -59,7 +59,5 @@ class SchedulingMutation:
         return view(Appointment, moved)
 
     @strawberry.mutation(description="Cancel a scheduled appointment.")
-    async def cancel_appointment(
-        self, id: strawberry.ID, reason: str | None = None
-    ) -> Appointment:
+    async def cancel_appointment(self, id: strawberry.ID, reason: str | None = None) -> Appointment:
         return view(Appointment, await scheduling.cancel_appointment(oid(id), reason))

@@ -21,7 +21,6 @@ from schema.staff import (
 from services import staff
 
 
-
 @strawberry.type
 class StaffQuery:
     @strawberry.field(description="One doctor by id; null if there is none.")

@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from schema.departments import Department
     from schema.patients import Patient
 
-ChargeSource = strawberry.enum(m.ChargeSource, description="What a charge bills for.")
-PaymentMethod = strawberry.enum(m.PaymentMethod)
+strawberry.enum(m.ChargeSource, description="What a charge bills for.")
+ChargeSource = m.ChargeSource
+strawberry.enum(m.PaymentMethod)
+PaymentMethod = m.PaymentMethod
 
 
 @strawberry.type(description="One billed item; amounts are in the account's currency.")
@@ -34,7 +36,7 @@ class Charge:
         return cls(
             id=strawberry.ID(str(charge.id)),
             description=charge.description,
-            amount=Money(amount=charge.amount, currency=currency),
+            amount=Money(amount=Long(charge.amount), currency=currency),
             source=charge.source,
             source_id=ref_id(charge.source_id),
             department_id=ref_id(charge.department_id),
@@ -62,7 +64,7 @@ class Payment:
     def of(cls, payment: m.Payment, currency: str) -> Payment:
         return cls(
             id=strawberry.ID(str(payment.id)),
-            amount=Money(amount=payment.amount, currency=currency),
+            amount=Money(amount=Long(payment.amount), currency=currency),
             method=payment.method,
             reference=payment.reference,
             received_at=payment.received_at,
@@ -110,17 +112,17 @@ class BillingAccount:
     @strawberry.field
     @staticmethod
     def total_charged(root: strawberry.Parent[m.BillingAccount]) -> Money:
-        return Money(amount=root.total_charged, currency=root.currency)
+        return Money(amount=Long(root.total_charged), currency=root.currency)
 
     @strawberry.field
     @staticmethod
     def total_paid(root: strawberry.Parent[m.BillingAccount]) -> Money:
-        return Money(amount=root.total_paid, currency=root.currency)
+        return Money(amount=Long(root.total_paid), currency=root.currency)
 
     @strawberry.field(description="What is still owed; negative means credit.")
     @staticmethod
     def balance(root: strawberry.Parent[m.BillingAccount]) -> Money:
-        return Money(amount=root.balance, currency=root.currency)
+        return Money(amount=Long(root.balance), currency=root.currency)
 
 
 @strawberry.input

@@ -16,10 +16,14 @@ if TYPE_CHECKING:
     from schema.patients import Patient
     from schema.staff import Doctor
 
-TreatmentPlanStatus = strawberry.enum(m.TreatmentPlanStatus)
-PrescriptionStatus = strawberry.enum(m.PrescriptionStatus)
-PerformerRole = strawberry.enum(m.PerformerRole)
-Route = strawberry.enum(m.Route, description="How a drug is administered.")
+strawberry.enum(m.TreatmentPlanStatus)
+TreatmentPlanStatus = m.TreatmentPlanStatus
+strawberry.enum(m.PrescriptionStatus)
+PrescriptionStatus = m.PrescriptionStatus
+strawberry.enum(m.PerformerRole)
+PerformerRole = m.PerformerRole
+strawberry.enum(m.Route, description="How a drug is administered.")
+Route = m.Route
 
 
 @strawberry.type
@@ -190,7 +194,7 @@ class CreateTreatmentPlanInput:
     diagnosis: DiagnosisInput
     goals: list[str] | None = None
     notes: str | None = None
-    status: TreatmentPlanStatus = TreatmentPlanStatus.ACTIVE  # type: ignore[assignment]
+    status: TreatmentPlanStatus = TreatmentPlanStatus.ACTIVE
     start_date: datetime | None = None
     end_date: datetime | None = None
 

@@ -9,6 +9,7 @@ from typing import Any, Generic, NewType, TypeVar
 import strawberry
 from bson import ObjectId
 from strawberry.types.base import StrawberryList, StrawberryOptional, has_object_definition
+from strawberry.types.scalar import ScalarDefinition
 
 from errors import BadUserInput
 from services.pagination import Page
@@ -64,7 +65,7 @@ def _parse_long(value: object) -> int:
 Long = NewType("Long", int)
 """Money totals outgrow GraphQL ``Int`` (32 bits); registered in ``SCALARS`` below."""
 
-SCALARS = {
+SCALARS: dict[object, ScalarDefinition] = {
     Long: strawberry.scalar(
         name="Long",
         description="A whole number beyond GraphQL Int's 32 bits; exact up to 2^53 in JSON.",
@@ -114,8 +115,10 @@ def to_data(value: Any, path: str = "") -> Any:
             item = getattr(value, f.python_name)
             if item is strawberry.UNSET:
                 continue
-            sub = f"{path}.{f.graphql_name or camel(f.python_name)}" if path else (
-                f.graphql_name or camel(f.python_name)
+            sub = (
+                f"{path}.{f.graphql_name or camel(f.python_name)}"
+                if path
+                else (f.graphql_name or camel(f.python_name))
             )
             kind = _id_kind(f.type) if item is not None else None
             if kind == "one":
@@ -149,7 +152,7 @@ def ref_id(value: ObjectId | None) -> strawberry.ID | None:
 
 def view(cls: type[T], doc: Any) -> T:
     """A Strawberry type is a read-only view over its document: fields resolve by attribute."""
-    return doc  # type: ignore[no-any-return]
+    return doc
 
 
 def create_data(value: Any) -> dict[str, Any]:

@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from schema.departments import Department
     from schema.scheduling import Appointment, AppointmentStatus
 
-EquipmentStatus = strawberry.enum(
+strawberry.enum(
     m.EquipmentStatus, description="Where a device is in its life cycle; see the transitions."
 )
+EquipmentStatus = m.EquipmentStatus
 
 
 @strawberry.type
@@ -100,4 +101,4 @@ class RegisterEquipmentInput:
     department_id: strawberry.ID
     manufacturer: str | None = None
     model: str | None = None
-    status: EquipmentStatus = EquipmentStatus.AVAILABLE  # type: ignore[assignment]
+    status: EquipmentStatus = EquipmentStatus.AVAILABLE

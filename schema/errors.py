@@ -50,9 +50,7 @@ def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
         request_id,
         exc_info=(type(original), original, original.__traceback__),
     )
-    return _rebuild(
-        error, "Internal server error", {"code": "INTERNAL", "requestId": request_id}
-    )
+    return _rebuild(error, "Internal server error", {"code": "INTERNAL", "requestId": request_id})
 
 
 def _rebuild(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:

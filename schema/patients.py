@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from schema.scheduling import Appointment, AppointmentStatus
     from schema.staff import Doctor
 
-Sex = strawberry.enum(m.Sex, description="Administrative sex as recorded at registration.")
-AllergySeverity = strawberry.enum(m.AllergySeverity)
+strawberry.enum(m.Sex, description="Administrative sex as recorded at registration.")
+Sex = m.Sex
+strawberry.enum(m.AllergySeverity)
+AllergySeverity = m.AllergySeverity
 
 
 @strawberry.type
@@ -160,7 +162,7 @@ class ContactInput:
 class AllergyInput:
     substance: str
     reaction: str | None = None
-    severity: AllergySeverity = AllergySeverity.MODERATE  # type: ignore[assignment]
+    severity: AllergySeverity = AllergySeverity.MODERATE
 
 
 @strawberry.input
@@ -183,7 +185,7 @@ class RegisterPatientInput:
     first_name: str
     last_name: str
     date_of_birth: date
-    sex: Sex = Sex.UNKNOWN  # type: ignore[assignment]
+    sex: Sex = Sex.UNKNOWN
     national_id: str | None = None
     contact: ContactInput | None = None
     allergies: list[AllergyInput] | None = None

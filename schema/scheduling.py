@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from schema.patients import Patient
     from schema.staff import Doctor
 
-AppointmentStatus = strawberry.enum(m.AppointmentStatus)
+strawberry.enum(m.AppointmentStatus)
+AppointmentStatus = m.AppointmentStatus
 
 
 def status_filter(statuses: Sequence[m.AppointmentStatus] | None) -> tuple[tuple[str, Any], ...]:

@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from models import staff as m
-from schema.common import Connection, connection, entity_id, ref_id
+from schema.common import Connection, connection, entity_id
 from schema.context import Info
 
 if TYPE_CHECKING:
     from schema.departments import Department
     from schema.scheduling import Appointment, AppointmentStatus
 
-AdminDuty = strawberry.enum(m.AdminDuty, description="What an administrative employee does.")
+strawberry.enum(m.AdminDuty, description="What an administrative employee does.")
+AdminDuty = m.AdminDuty
 
 
 @strawberry.type

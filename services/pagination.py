@@ -105,7 +105,7 @@ async def paginate(model: type[D], query: Query, sort: Sort, args: PageArgs) -> 
     docs: list[D] = []
     if args.first:
         finder = model.find(_with_after(query, args, sort))
-        docs = await finder.sort(list(sort)).limit(args.first + 1).to_list()
+        docs = await finder.sort(list(sort)).limit(args.first + 1).to_list()  # type: ignore[arg-type]
 
     async def count() -> int:
         return await model.find(query).count()

@@ -131,9 +131,10 @@ async def reschedule_appointment(
     )
     _check_times(entry.start_at, entry.end_at, now)
     if appointment.status != AppointmentStatus.SCHEDULED:
+        status = appointment.status.value
         raise BadUserInput(
-            f"Only scheduled appointments can be rescheduled; this one is {appointment.status.value}",
-            {"id": f"appointment is {appointment.status.value}"},
+            f"Only scheduled appointments can be rescheduled; this one is {status}",
+            {"id": f"appointment is {status}"},
         )
     require(
         (entry.start_at, entry.end_at) != (appointment.start_at, appointment.end_at),

@@ -67,8 +67,14 @@ async def test_create_treatment_plan_rejections(gql: Any) -> None:
 
 async def test_update_treatment_plan_follows_status_transitions(gql: Any) -> None:
     plan = await factories.treatment_plan()
-    data = await gql.data(UPDATE_PLAN, id=str(plan.id), input={"status": "ON_HOLD", "notes": "Trip"})
-    assert data["updateTreatmentPlan"] == {"status": "ON_HOLD", "goals": plan.goals, "notes": "Trip"}
+    data = await gql.data(
+        UPDATE_PLAN, id=str(plan.id), input={"status": "ON_HOLD", "notes": "Trip"}
+    )
+    assert data["updateTreatmentPlan"] == {
+        "status": "ON_HOLD",
+        "goals": plan.goals,
+        "notes": "Trip",
+    }
     done = await gql.data(UPDATE_PLAN, id=str(plan.id), input={"status": "COMPLETED"})
     assert done["updateTreatmentPlan"]["status"] == "COMPLETED"
     before = await snapshot(TreatmentPlan)
@@ -164,7 +170,11 @@ async def test_prescription_life_cycle(gql: Any) -> None:
 
 
 async def test_prescription_rejections_change_nothing(gql: Any) -> None:
-    patient, other, doctor = await factories.patient(), await factories.patient(), await factories.doctor()
+    patient, other, doctor = (
+        await factories.patient(),
+        await factories.patient(),
+        await factories.doctor(),
+    )
     others_plan = await factories.treatment_plan(other, doctor)
     base = {
         "patientId": str(patient.id),

@@ -29,7 +29,12 @@ def full_input(**overrides: Any) -> dict[str, Any]:
         "contact": {
             "phone": "+44 20 7946 0000",
             "email": "grace@example.org",
-            "address": {"line1": "1 Main St", "city": "Leeds", "postalCode": "LS1", "country": "GB"},
+            "address": {
+                "line1": "1 Main St",
+                "city": "Leeds",
+                "postalCode": "LS1",
+                "country": "GB",
+            },
         },
         "allergies": [{"substance": "Penicillin", "severity": "SEVERE"}],
         "medicalHistory": [{"condition": "Asthma", "diagnosedOn": "2001-05-01"}],
@@ -116,7 +121,9 @@ async def test_patient_search_is_accent_and_case_insensitive_prefix_match(gql: A
     zoe = await factories.patient(first_name="Zoë", last_name="O'Neill-Smith")
     await factories.patient(first_name="Zoltan", last_name="Smith")
     for search in ["zoe", "ZOË smi", "neill zo", "o smith zo"]:
-        data = await gql.data("query($s: String) { patients(search: $s) { nodes { id } } }", s=search)
+        data = await gql.data(
+            "query($s: String) { patients(search: $s) { nodes { id } } }", s=search
+        )
         assert data["patients"]["nodes"] == [{"id": str(zoe.id)}], search
     both = await gql.data('{ patients(search: "smith") { totalCount } }')
     assert both["patients"]["totalCount"] == 2

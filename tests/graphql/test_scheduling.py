@@ -124,7 +124,9 @@ async def test_appointments_filters(gql: Any) -> None:
     ann, bob = await factories.patient(), await factories.patient()
     device = await factories.equipment(cardio)
     a1 = await factories.appointment(ann, house, device, start=START)
-    a2 = await factories.appointment(bob, house, start=START + timedelta(days=1), status="cancelled")
+    a2 = await factories.appointment(
+        bob, house, start=START + timedelta(days=1), status="cancelled"
+    )
     a3 = await factories.appointment(ann, grey, start=START + timedelta(days=2))
 
     async def ids(filter: dict[str, Any]) -> list[str]:
