@@ -22,6 +22,9 @@ def _request_id(context: Any) -> str | None:
     return getattr(context, "request_id", None)
 
 
+_COERCION_PREFIXES = ("Variable '$", "Expected value of type", "Argument '")
+
+
 def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
     original = error.original_error
     while isinstance(original, GraphQLError) and original.original_error is not None:
@@ -29,8 +32,10 @@ def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
     if isinstance(original, ShmsError):
         extensions = {"code": original.code, **original.extensions}
         return _rebuild(error, original.message, extensions)
-    if original is None or isinstance(original, GraphQLError):
-        # graphql-core's own errors (parsing, validation, input coercion) are the client's.
+    # graphql-core's input coercion wraps a scalar's ValueError (say, a Long out of range) in
+    # errors of these shapes: the client's values are wrong, not our code.
+    client_side = error.path is None and error.message.startswith(_COERCION_PREFIXES)
+    if original is None or isinstance(original, GraphQLError) or client_side:
         if (error.extensions or {}).get("code"):
             return error
         if error.message.startswith("Syntax Error"):

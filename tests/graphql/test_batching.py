@@ -80,6 +80,7 @@ async def test_nested_connections_are_batched_per_level(gql: Any) -> None:
       }
     }"""
     small, few = await _count(gql, query, first=5)
+    assert len(small["patients"]["nodes"]) == 5
     large, many = await _count(gql, query, first=50)
     assert len(large["patients"]["nodes"]) == 50
     assert all(p["appointments"]["totalCount"] == 1 for p in large["patients"]["nodes"])

@@ -107,7 +107,8 @@ async def test_record_treatment(gql: Any) -> None:
     )
     assert data["recordTreatment"]["plan"] == {"id": str(plan.id)}
     listed = await gql.data(
-        "query($id: ID!) { treatmentPlan(id: $id) { treatments { totalCount nodes { procedure } } } }",
+        "query($id: ID!) { treatmentPlan(id: $id) {"
+        " treatments { totalCount nodes { procedure } } } }",
         id=str(plan.id),
     )
     assert listed["treatmentPlan"]["treatments"] == {

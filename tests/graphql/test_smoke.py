@@ -11,7 +11,9 @@ async def test_health_reports_both_stores(http: Any) -> None:
 async def test_register_and_read_patient(gql: Any) -> None:
     created = await gql.data(
         """mutation($input: RegisterPatientInput!) {
-             registerPatient(input: $input) { id firstName lastName sex dateOfBirth contact { email } }
+             registerPatient(input: $input) {
+               id firstName lastName sex dateOfBirth contact { email }
+             }
            }""",
         input={
             "firstName": "Zoë",
