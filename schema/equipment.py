@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from models import equipment as m
-from schema.common import Connection, connection, entity_id
+from schema.common import entity_id
 from schema.context import Info
+from schema.scheduling import appointments_field
 
 if TYPE_CHECKING:
     from schema.departments import Department
-    from schema.scheduling import Appointment, AppointmentStatus
 
 strawberry.enum(
     m.EquipmentStatus, description="Where a device is in its life cycle; see the transitions."
@@ -76,21 +76,9 @@ class MedicalEquipment:
     def allowed_transitions(root: strawberry.Parent[m.MedicalEquipment]) -> list[EquipmentStatus]:
         return sorted(m.EQUIPMENT_TRANSITIONS[root.status], key=lambda s: s.value)
 
-    @strawberry.field(description="Appointments booked on this device by start time.")
-    @staticmethod
-    async def appointments(
-        root: strawberry.Parent[m.MedicalEquipment],
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        status: list[Annotated[AppointmentStatus, strawberry.lazy("schema.scheduling")]]
-        | None = None,
-    ) -> Connection[Annotated[Appointment, strawberry.lazy("schema.scheduling")]]:
-        from schema.scheduling import Appointment, status_filter
-
-        key = (root.id, info.context.page(first, after), status_filter(status))
-        page = await info.context.loaders.appointments_by_equipment.load(key)
-        return connection(Appointment, page)
+    appointments = appointments_field(
+        "appointments_by_equipment", "Appointments booked on this device"
+    )
 
 
 @strawberry.input

@@ -10,11 +10,11 @@ import strawberry
 from models import patients as m
 from schema.common import Connection, connection, entity_id, ref_id
 from schema.context import Info
+from schema.scheduling import appointments_field
 
 if TYPE_CHECKING:
     from schema.billing import BillingAccount
     from schema.clinical import Prescription, TreatmentPlan
-    from schema.scheduling import Appointment, AppointmentStatus
     from schema.staff import Doctor
 
 strawberry.enum(m.Sex, description="Administrative sex as recorded at registration.")
@@ -90,21 +90,7 @@ class Patient:
             return None
         return await info.context.loaders.doctor_by_id.load(root.primary_doctor_id)
 
-    @strawberry.field(description="This patient's appointments by start time.")
-    @staticmethod
-    async def appointments(
-        root: strawberry.Parent[m.Patient],
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        status: list[Annotated[AppointmentStatus, strawberry.lazy("schema.scheduling")]]
-        | None = None,
-    ) -> Connection[Annotated[Appointment, strawberry.lazy("schema.scheduling")]]:
-        from schema.scheduling import Appointment, status_filter
-
-        key = (root.id, info.context.page(first, after), status_filter(status))
-        page = await info.context.loaders.appointments_by_patient.load(key)
-        return connection(Appointment, page)
+    appointments = appointments_field("appointments_by_patient", "This patient's appointments")
 
     @strawberry.field
     @staticmethod

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from models import scheduling as m
-from schema.common import entity_id, ref_id
+from schema.common import Connection, connection, entity_id, ref_id
 from schema.context import Info
 
 if TYPE_CHECKING:
@@ -107,6 +107,23 @@ class Appointment:
         if root.equipment_id is None:
             return None
         return await info.context.loaders.equipment_by_id.load(root.equipment_id)
+
+
+def appointments_field(loader: str, owner: str) -> Any:
+    """The ``appointments`` list of a patient, doctor or device: one shape, one loader each."""
+
+    async def appointments(
+        root: strawberry.Parent[Any],
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: list[AppointmentStatus] | None = None,
+    ) -> Connection[Appointment]:
+        key = (root.id, info.context.page(first, after), status_filter(status))
+        page = await getattr(info.context.loaders, loader).load(key)
+        return connection(Appointment, page)
+
+    return strawberry.field(resolver=appointments, description=f"{owner} by start time.")
 
 
 @strawberry.input

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from models import staff as m
-from schema.common import Connection, connection, entity_id
+from schema.common import entity_id
 from schema.context import Info
+from schema.scheduling import appointments_field
 
 if TYPE_CHECKING:
     from schema.departments import Department
-    from schema.scheduling import Appointment, AppointmentStatus
 
 strawberry.enum(m.AdminDuty, description="What an administrative employee does.")
 AdminDuty = m.AdminDuty
@@ -61,21 +61,7 @@ class Doctor(StaffMember):
     specialty: str
     licence_number: str
 
-    @strawberry.field(description="This doctor's appointments by start time.")
-    @staticmethod
-    async def appointments(
-        root: strawberry.Parent[m.Doctor],
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        status: list[Annotated[AppointmentStatus, strawberry.lazy("schema.scheduling")]]
-        | None = None,
-    ) -> Connection[Annotated[Appointment, strawberry.lazy("schema.scheduling")]]:
-        from schema.scheduling import Appointment, status_filter
-
-        key = (root.id, info.context.page(first, after), status_filter(status))
-        page = await info.context.loaders.appointments_by_doctor.load(key)
-        return connection(Appointment, page)
+    appointments = appointments_field("appointments_by_doctor", "This doctor's appointments")
 
 
 @strawberry.type
