@@ -12,6 +12,7 @@ from models.base import Currency, Entity, Name, Ref, ShortText, UtcDatetime
 
 
 class ChargeSource(StrEnum):
+    APPOINTMENT = "appointment"  # the visit itself: consultation or missed-appointment fee
     TREATMENT = "treatment"
     EQUIPMENT_USE = "equipment_use"
     MANUAL = "manual"
@@ -67,5 +68,5 @@ class BillingAccount(Entity):
         name = "billing_accounts"
         indexes = [
             pymongo.IndexModel("patient_id", unique=True),
-            pymongo.IndexModel("charges.source_id"),
+            pymongo.IndexModel([("charges.source_id", 1), ("charges.source", 1)]),
         ]

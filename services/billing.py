@@ -3,7 +3,8 @@
 Every money movement is one ``find_one_and_update`` that pushes the entry and moves the running
 total together, so the totals can never disagree with the entries. The invariants are part of
 the update's filter, so they hold under concurrent requests too:
-- a (source, source_id) is charged at most once per account (``charges.source_id`` ``$ne``);
+- a (source, source_id) is charged at most once per account (``$elemMatch`` under ``$not``),
+  so one appointment can carry its consultation fee and its equipment use, each once;
 - a payment never exceeds the outstanding balance (``$expr`` on the totals): overpayment is
   refused with ``BAD_USER_INPUT`` rather than kept as credit, because refunds do not exist yet.
 """
@@ -129,17 +130,12 @@ async def _source_department(account: BillingAccount, charge: Charge) -> Ref | N
         plan = await TreatmentPlan.get(treatment.plan_id)
         doctor = None if plan is None else await Doctor.get(plan.doctor_id)
         derived = None if doctor is None else doctor.department_id
-    else:
-        # Equipment is billed per use: the source is the appointment that booked the device.
+    elif charge.source == ChargeSource.APPOINTMENT:
         appointment = _source(await Appointment.get(charge.source_id), "appointment")
-        require(
-            appointment.patient_id == account.patient_id,
-            "sourceId",
-            "is an appointment of another patient",
-        )
-        require(appointment.equipment_id is not None, "sourceId", "booked no equipment")
-        equipment = _source(await MedicalEquipment.get(appointment.equipment_id), "equipment")
-        derived = equipment.department_id
+        _require_own(account, appointment.patient_id, "appointment")
+        derived = appointment.department_id
+    else:
+        derived = await _equipment_use_department(account, ObjectId(charge.source_id))
     if charge.department_id is not None:
         require(
             charge.department_id == derived,
@@ -147,6 +143,34 @@ async def _source_department(account: BillingAccount, charge: Charge) -> Ref | N
             "is derived from the source; leave it out",
         )
     return derived
+
+
+def _charged(account: BillingAccount, charge: Charge) -> bool:
+    return any(
+        (c.source, c.source_id) == (charge.source, charge.source_id) for c in account.charges
+    )
+
+
+def _require_own(account: BillingAccount, patient_id: ObjectId, entity: str) -> None:
+    require(patient_id == account.patient_id, "sourceId", f"is an {entity} of another patient")
+
+
+async def _equipment_use_department(account: BillingAccount, source_id: ObjectId) -> Ref | None:
+    """Equipment is billed per use: the appointment that booked it or the treatment that used it.
+
+    The charge belongs to the device's department, whoever booked or used it.
+    """
+    use: Appointment | Treatment | None = await Appointment.get(source_id)
+    if use is None:
+        use = await Treatment.get(source_id)
+    if use is None:
+        reason = "no such appointment or treatment"
+        raise BadUserInput(f"sourceId: {reason}", {"sourceId": reason})
+    _require_own(account, use.patient_id, type(use).__name__.lower())
+    require(use.equipment_id is not None, "sourceId", "used no equipment")
+    assert use.equipment_id is not None
+    device = _source(await MedicalEquipment.get(use.equipment_id), "equipment")
+    return device.department_id
 
 
 def _already_charged(source_id: ObjectId) -> Conflict:
@@ -178,9 +202,10 @@ async def add_charge(account_id: ObjectId, data: Mapping[str, Any]) -> BillingAc
     require(charge.amount <= MAX_AMOUNT, "amount", f"must be at most {MAX_AMOUNT}")
     charge.department_id = await _source_department(account, charge)
     source_id = charge.source_id
-    if source_id is not None and any(c.source_id == source_id for c in account.charges):
+    if source_id is not None and _charged(account, charge):
         raise _already_charged(source_id)
-    guard: Query = {} if source_id is None else {"charges.source_id": {"$ne": source_id}}
+    same = {"source": charge.source.value, "source_id": source_id}
+    guard: Query = {} if source_id is None else {"charges": {"$not": {"$elemMatch": same}}}
     updated = await _write(
         account,
         guard,
@@ -192,7 +217,7 @@ async def add_charge(account_id: ObjectId, data: Mapping[str, Any]) -> BillingAc
     )
     if updated is None:
         fresh = await _reread(account_id)
-        if source_id is not None and any(c.source_id == source_id for c in fresh.charges):
+        if source_id is not None and _charged(fresh, charge):
             raise _already_charged(source_id)
         raise Conflict(f"BillingAccount {account_id} changed meanwhile; retry")
     return updated

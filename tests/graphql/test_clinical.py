@@ -54,12 +54,13 @@ async def test_create_treatment_plan_rejections(gql: Any) -> None:
         "doctorId": str(doctor.id),
         "diagnosis": {"description": "Hypertension"},
     }
-    for field, change in {
+    cases: dict[str, dict[str, Any]] = {
         "diagnosis.code": {"diagnosis": {"code": "not-icd", "description": "x"}},
         "doctorId": {"doctorId": str(patient.id)},
         "patientId": {"patientId": str(doctor.id)},
         "status": {"status": "COMPLETED"},
-    }.items():
+    }
+    for field, change in cases.items():
         error = await gql.error(CREATE_PLAN, input={**base, **change})
         assert code(error) == "BAD_USER_INPUT" and field in error["extensions"]["fields"], error
     assert await TreatmentPlan.count() == 0
@@ -186,12 +187,13 @@ async def test_prescription_rejections_change_nothing(gql: Any) -> None:
         "frequency": "as needed",
         "durationDays": 5,
     }
-    for field, change in {
+    rx_cases: dict[str, dict[str, Any]] = {
         "treatmentPlanId": {"treatmentPlanId": str(others_plan.id)},
         "durationDays": {"durationDays": 0},
         "refills": {"refills": 99},
         "prescriberId": {"prescriberId": str(patient.id)},
-    }.items():
+    }
+    for field, change in rx_cases.items():
         error = await gql.error(CREATE_RX, input={**base, **change})
         assert code(error) == "BAD_USER_INPUT" and field in error["extensions"]["fields"], error
     assert await Prescription.count() == 0

@@ -293,11 +293,17 @@ async def test_equipment_use_charge_rejections_change_nothing() -> None:
     no_device = await make.appointment(opened.patient_id, doctor)
     before = await make.stored(BillingAccount, id)
     cases: list[tuple[dict[str, Any], dict[str, str]]] = [
-        (manual(source="equipment_use", source_id=ObjectId()), {"sourceId": "no such appointment"}),
+        (
+            manual(source="equipment_use", source_id=ObjectId()),
+            {"sourceId": "no such appointment or treatment"},
+        ),
         # The device's own id is not an appointment.
-        (manual(source="equipment_use", source_id=device), {"sourceId": "no such appointment"}),
+        (
+            manual(source="equipment_use", source_id=device),
+            {"sourceId": "no such appointment or treatment"},
+        ),
         (equipment_use(theirs), {"sourceId": "is an appointment of another patient"}),
-        (equipment_use(no_device), {"sourceId": "booked no equipment"}),
+        (equipment_use(no_device), {"sourceId": "used no equipment"}),
     ]
 
     for data, fields in cases:

@@ -1,0 +1,138 @@
+"""The ``shms`` command: seed a MongoDB with the demo facility, serve the API, export the schema.
+
+Each subcommand is one small function taking the parsed arguments and returning an exit code,
+so tests call ``main([...])`` directly instead of spawning processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import config
+import db
+from demo import drop_seeded_collections, is_empty, seed_demo
+
+EXIT_USAGE = 2
+
+EMBEDDED_SEED_MESSAGE = """\
+shms seed: MONGODB_URL is not set, so there is no database to seed.
+Without MONGODB_URL the server runs an embedded in-process store that lives and dies with the
+server process; nothing outside it can reach that store. The embedded server seeds itself at
+start-up (set SHMS_DEMO_PATIENTS to choose how many patients). To seed a real MongoDB, set
+MONGODB_URL (and optionally MONGODB_DB) and run `shms seed` again."""
+
+
+def _seed(args: argparse.Namespace) -> int:
+    """Seed the configured MongoDB; the embedded store can only be seeded by the server itself."""
+    settings = config.get_settings()
+    if settings.embedded_mongo:
+        print(EMBEDDED_SEED_MESSAGE, file=sys.stderr)
+        return EXIT_USAGE
+    return asyncio.run(_seed_database(settings.mongodb_url, settings.mongodb_db, args))
+
+
+async def _seed_database(url: str, name: str, args: argparse.Namespace) -> int:
+    client = db.create_client(url)
+    try:
+        await db.init_database(client, name)
+        if not await is_empty():
+            if not args.drop:
+                print(
+                    f"shms seed: database {name!r} already holds data; the demo uses fixed ids "
+                    "and would collide with it. Re-run with --drop to replace the demo "
+                    "collections.",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            await drop_seeded_collections()
+            await db.init_database(client, name)  # dropping removed the indexes too
+        started = time.perf_counter()
+        summary = await seed_demo(args.patients, progress=True)
+        elapsed = time.perf_counter() - started
+    finally:
+        db.close_client(client)
+    print(f"Seeded database {name!r} in {elapsed:.1f} s:")
+    for collection, count in summary.as_dict().items():
+        print(f"  {collection:<17} {count:>9,}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run the ASGI app under uvicorn; ``--reload`` is for development only."""
+    import uvicorn
+
+    uvicorn.run(
+        "app:app",
+        host=args.host,
+        port=args.port,
+        reload=args.reload,
+        log_level=config.get_settings().shms_log_level.lower(),
+    )
+    return 0
+
+
+def _export_schema(args: argparse.Namespace) -> int:
+    """Write the GraphQL SDL, for front-end code generation and the schema snapshot test."""
+    from schema import schema
+
+    text = schema.as_str() + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"Wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shms", description="Smart Healthcare Management System: GraphQL API server."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    seed = commands.add_parser(
+        "seed", help="fill MONGODB_URL's database with the deterministic demo facility"
+    )
+    seed.add_argument("--patients", type=_positive, default=200, help="patients (default 200)")
+    seed.add_argument(
+        "--drop", action="store_true", help="drop the demo collections first if they hold data"
+    )
+    seed.set_defaults(handler=_seed)
+
+    serve = commands.add_parser("serve", help="run the API server with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
+    serve.set_defaults(handler=_serve)
+
+    export = commands.add_parser("export-schema", help="write the GraphQL schema (SDL)")
+    export.add_argument(
+        "--output",
+        "-o",
+        default="schema.graphql",
+        help="file, or - for stdout (default %(default)s)",
+    )
+    export.set_defaults(handler=_export_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Writing the demo facility into the (already Beanie-initialised) database, batch by batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import TypeVar
+
+from beanie import Document
+from tqdm import tqdm
+
+from demo.facility import Facility, build_facility
+from demo.population import Batch, Population
+from models import (
+    AdminStaff,
+    Appointment,
+    BillingAccount,
+    Department,
+    Doctor,
+    MedicalEquipment,
+    Nurse,
+    Patient,
+    Prescription,
+    Treatment,
+    TreatmentPlan,
+)
+
+D = TypeVar("D", bound=Document)
+
+BATCH_SIZE = 1000
+"""Patients built and inserted together: memory stays bounded by this, whatever the seed size."""
+
+SEEDED_MODELS: tuple[type[Document], ...] = (
+    Department,
+    Doctor,
+    Nurse,
+    AdminStaff,
+    MedicalEquipment,
+    Patient,
+    Appointment,
+    TreatmentPlan,
+    Treatment,
+    Prescription,
+    BillingAccount,
+)
+"""Every collection the demo writes; ``drop_seeded_collections`` drops exactly these."""
+
+
+@dataclass
+class SeedSummary:
+    """How many documents the seed wrote, per collection."""
+
+    departments: int = 0
+    doctors: int = 0
+    nurses: int = 0
+    admin_staff: int = 0
+    equipment: int = 0
+    patients: int = 0
+    appointments: int = 0
+    treatment_plans: int = 0
+    treatments: int = 0
+    prescriptions: int = 0
+    billing_accounts: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, f.name) for f in fields(self))
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+async def _insert(model: type[D], documents: Sequence[D]) -> int:
+    if documents:
+        await model.insert_many(documents)
+    return len(documents)
+
+
+async def _insert_facility(facility: Facility, summary: SeedSummary) -> None:
+    units = facility.units
+    summary.departments = await _insert(Department, [u.department for u in units])
+    summary.doctors = await _insert(Doctor, [d for u in units for d in u.doctors])
+    summary.nurses = await _insert(Nurse, [n for u in units for n in u.nurses])
+    summary.admin_staff = await _insert(AdminStaff, [a for u in units for a in u.admin_staff])
+    summary.equipment = await _insert(MedicalEquipment, [e for u in units for e in u.equipment])
+
+
+async def _insert_batch(batch: Batch, summary: SeedSummary) -> None:
+    summary.patients += await _insert(Patient, batch.patients)
+    summary.appointments += await _insert(Appointment, batch.appointments)
+    summary.treatment_plans += await _insert(TreatmentPlan, batch.treatment_plans)
+    summary.treatments += await _insert(Treatment, batch.treatments)
+    summary.prescriptions += await _insert(Prescription, batch.prescriptions)
+    summary.billing_accounts += await _insert(BillingAccount, batch.billing_accounts)
+
+
+async def seed_demo(patients: int = 200, *, progress: bool = False) -> SeedSummary:
+    """Fill the database with the deterministic demo facility and ``patients`` patients.
+
+    The same ``patients`` always gives the same documents (fixed seed, ids and timestamps), so
+    docs, tests and other processes can name records via ``demo.ids``. The database should be
+    empty: fixed ids collide with an earlier seed.
+    """
+    if patients < 0:
+        raise ValueError("patients must not be negative")
+    summary = SeedSummary()
+    facility = build_facility(patients)
+    await _insert_facility(facility, summary)
+    population = Population(facility)
+    with tqdm(
+        total=patients, disable=not progress, unit="patient", desc="Seeding demo", leave=True
+    ) as bar:
+        for first in range(1, patients + 1, BATCH_SIZE):
+            last = min(first + BATCH_SIZE, patients + 1)
+            batch = Batch()
+            for n in range(first, last):
+                population.add(n, batch)
+            await _insert_batch(batch, summary)
+            bar.update(last - first)
+    return summary
+
+
+async def is_empty() -> bool:
+    """True when no collection the demo fills holds a document: only then is seeding safe."""
+    for model in SEEDED_MODELS:
+        if await model.get_motor_collection().find_one({}, projection={"_id": 1}) is not None:
+            return False
+    return True
+
+
+async def drop_seeded_collections() -> None:
+    """Drop every collection the demo fills; re-run Beanie's init afterwards to get indexes back."""
+    for model in SEEDED_MODELS:
+        await model.get_motor_collection().drop()
