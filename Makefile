@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: serve test lint schema
+.PHONY: serve test lint schema docs
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "SHMS needs Python 3.11+"'
@@ -26,3 +26,6 @@ lint: $(STAMP)  ## ruff and mypy
 
 schema: $(STAMP)  ## Re-export schema.graphql after changing the schema
 	$(BIN)/shms export-schema --output schema.graphql
+
+docs: $(STAMP)  ## Re-render docs/access-policy.md from the policy table
+	$(BIN)/python -c "from auth.matrix import render; open('docs/access-policy.md', 'w').write(render())"

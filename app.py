@@ -17,8 +17,13 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
 import db
+from auth import oauth
+from auth.identity import authenticate
+from auth.tokens import TokenService
 from cache.connection import connect_redis
 from cache.connection import ping as redis_ping
 from config import Settings, get_settings
@@ -40,7 +45,39 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        return Context(settings=self.settings, request=request, request_id=request_id[:64])
+        if isinstance(request, WebSocket):  # the token came in connection_init
+            authorization = request.scope.get("shms.authorization")
+        else:
+            authorization = request.headers.get("authorization")
+        principal, error = await authenticate(
+            request.app.state.tokens, self.settings, authorization
+        )
+        return Context(
+            settings=self.settings,
+            request=request,
+            principal=principal,
+            auth_error=error,
+            request_id=request_id[:64],
+            client_address=request.client.host if request.client else None,
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Take the bearer token from the ``connection_init`` payload (browsers cannot set
+        headers on WebSockets); a missing or invalid one closes the connection (4403)."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = params.get("Authorization") or params.get("authorization")
+        if not header and params.get("token"):
+            header = f"Bearer {params['token']}"
+        principal, error = await authenticate(
+            context.request.app.state.tokens,
+            self.settings,
+            header if isinstance(header, str) else None,
+        )
+        if principal is None:
+            reason = error.extensions.get("reason", "missing_token") if error else "missing_token"
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "reason": reason})
+        context.sign_in(principal)
+        return UNSET
 
 
 async def _seed_if_wanted(settings: Settings) -> None:
@@ -65,12 +102,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await db.init_database(mongo, settings.mongodb_db)
         redis = connect_redis(settings.redis_url)
         app.state.mongo, app.state.redis = mongo, redis
+        app.state.tokens = TokenService.from_settings(settings)  # verifies (and issues) JWTs
         where = "embedded store" if settings.embedded_mongo else "MongoDB"
         log.info("SHMS ready on %s (%s mode)", where, settings.shms_env)
         await _seed_if_wanted(settings)
         try:
             yield
         finally:
+            await app.state.tokens.aclose()
             await redis.aclose()
             db.close_client(mongo)
 
@@ -94,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/health", health),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *oauth.routes,  # /oauth/token and the /.well-known issuer documents
         ],
         lifespan=lifespan,
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import config
 import db
+from auth.roles import Role
 from demo import drop_seeded_collections, is_empty, seed_demo
 
 EXIT_USAGE = 2
@@ -89,6 +90,50 @@ def _export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+STAFF_ROLES = ("doctor", "nurse", "admin_staff", "billing")
+MAX_CLI_TOKEN_TTL = 30 * 86400
+
+
+def _token(args: argparse.Namespace) -> int:
+    """Sign an access token with the embedded key (made in SHMS_STATE_DIR if absent).
+
+    For trying the API by role without accounts: ``--subject`` is the patient id (``pid``)
+    for a patient and the staff record id (``sid``) for staff; ``sub`` is
+    ``cli:<role>:<subject>``.
+    """
+    from bson import ObjectId
+
+    from auth.tokens import TokenService
+
+    settings = config.get_settings()
+    if settings.shms_oidc_jwks_url:
+        print(
+            "shms token: SHMS_OIDC_JWKS_URL is set, so the server accepts only the external "
+            "identity provider's tokens; get one from it instead.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    claims: dict[str, object] = {"sub": f"cli:{args.role}:{args.subject}", "roles": [args.role]}
+    links = {"pid": args.subject} if args.role == "patient" else {}
+    if args.role in STAFF_ROLES:
+        links["sid"] = args.subject
+    if args.department:
+        links["did"] = args.department
+    for value in links.values():
+        if not ObjectId.is_valid(value):
+            print(f"shms token: {value!r} is not an ObjectId (24 hex digits)", file=sys.stderr)
+            return EXIT_USAGE
+    print(TokenService.from_settings(settings).issue({**claims, **links}, args.ttl))
+    return 0
+
+
+def _ttl(value: str) -> int:
+    number = int(value)
+    if not 60 <= number <= MAX_CLI_TOKEN_TTL:
+        raise argparse.ArgumentTypeError(f"must be between 60 and {MAX_CLI_TOKEN_TTL} seconds")
+    return number
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 0:
@@ -125,6 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="file, or - for stdout (default %(default)s)",
     )
     export.set_defaults(handler=_export_schema)
+
+    token = commands.add_parser("token", help="print an access token signed with the embedded key")
+    token.add_argument("--role", required=True, choices=[r.value for r in Role], help="role")
+    token.add_argument(
+        "--subject", required=True, help="patient id (patient) or staff record id (staff roles)"
+    )
+    token.add_argument("--department", help="department id (did claim)")
+    token.add_argument("--ttl", type=_ttl, default=3600, help="lifetime, seconds (default 3600)")
+    token.set_defaults(handler=_token)
     return parser
 
 

@@ -39,6 +39,44 @@ class Settings(BaseSettings):
         default=None, description="Serve GraphiQL; default: on except in production."
     )
     shms_log_level: str = Field(default="INFO", description="Python log level.")
+    shms_state_dir: str = Field(
+        default=".state", description="Folder for local state: the embedded signing key."
+    )
+    shms_jwt_issuer: str = Field(
+        default="shms-embedded", description="`iss` of tokens SHMS issues or accepts."
+    )
+    shms_jwt_audience: str = Field(default="shms", description="`aud` every token must carry.")
+    shms_jwt_algorithms: str = Field(
+        default="RS256,ES256", description="Accepted signature algorithms, comma-separated."
+    )
+    shms_jwt_leeway_seconds: int = Field(
+        default=30, ge=0, le=300, description="Clock skew tolerated on exp/nbf/iat."
+    )
+    shms_oidc_jwks_url: str = Field(
+        default="", description="External IdP JWKS URL; empty: SHMS is its own issuer."
+    )
+    shms_oidc_role_claim: str = Field(
+        default="roles", description="Claim holding roles in external IdP tokens."
+    )
+    shms_access_token_ttl_seconds: int = Field(
+        default=900, ge=60, le=86400, description="Lifetime of access tokens SHMS issues."
+    )
+    shms_refresh_token_ttl_seconds: int = Field(
+        default=14 * 86400, ge=300, description="Lifetime of refresh tokens (rotated on use)."
+    )
+    shms_login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins per account or address before lock-out."
+    )
+    shms_login_window_seconds: int = Field(
+        default=900, ge=10, description="Window (and lock-out) for failed sign-ins."
+    )
+    shms_break_glass_minutes: int = Field(
+        default=60, ge=1, le=24 * 60, description="How long an emergency access grant lasts."
+    )
+
+    @property
+    def jwt_algorithms(self) -> list[str]:
+        return [a.strip() for a in self.shms_jwt_algorithms.split(",") if a.strip()]
 
     @property
     def embedded_mongo(self) -> bool:

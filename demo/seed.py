@@ -9,6 +9,7 @@ from typing import TypeVar
 from beanie import Document
 from tqdm import tqdm
 
+from demo.accounts import seed_accounts
 from demo.facility import Facility, build_facility
 from demo.population import Batch, Population
 from models import (
@@ -117,6 +118,7 @@ async def seed_demo(patients: int = 200, *, progress: bool = False) -> SeedSumma
                 population.add(n, batch)
             await _insert_batch(batch, summary)
             bar.update(last - first)
+    await seed_accounts()  # demo sign-ins, one per role (demo/accounts.py)
     return summary
 
 

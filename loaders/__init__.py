@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from loaders.base import ById, ChildPages
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from auth.policy import EntityKind as K
+from loaders.base import ById, ChildPages, Scope
 from models import (
     AdminStaff,
     Appointment,
@@ -25,7 +29,15 @@ BY_PERFORMED = (("performed_at", ASC), ("_id", ASC))
 class Loaders:
     """Every relation the schema resolves, named ``<target>_by_<key>`` after the saleor habit."""
 
-    def __init__(self) -> None:
+    def __init__(self, scope: Callable[[K], Awaitable[dict[str, Any]]] | None = None) -> None:
+        """``scope`` gives the caller's row filter per entity; nested lists apply it."""
+
+        def of(kind: K) -> Scope:
+            async def scoped() -> dict[str, Any]:
+                return await scope(kind) if scope is not None else {}
+
+            return scoped
+
         self.patient_by_id = ById(Patient)
         self.department_by_id = ById(Department)
         self.doctor_by_id = ById(Doctor)
@@ -38,14 +50,28 @@ class Loaders:
         self.equipment_by_id = ById(MedicalEquipment)
         self.billing_account_by_id = ById(BillingAccount)
 
-        self.appointments_by_patient = ChildPages(Appointment, "patient_id", BY_START)
-        self.appointments_by_doctor = ChildPages(Appointment, "doctor_id", BY_START)
-        self.appointments_by_equipment = ChildPages(Appointment, "equipment_id", BY_START)
-        self.doctors_by_department = ChildPages(Doctor, "department_id", BY_ID)
-        self.nurses_by_department = ChildPages(Nurse, "department_id", BY_ID)
-        self.admin_staff_by_department = ChildPages(AdminStaff, "department_id", BY_ID)
-        self.equipment_by_department = ChildPages(MedicalEquipment, "department_id", BY_ID)
-        self.treatment_plans_by_patient = ChildPages(TreatmentPlan, "patient_id", BY_ID)
-        self.treatments_by_plan = ChildPages(Treatment, "plan_id", BY_PERFORMED)
-        self.prescriptions_by_patient = ChildPages(Prescription, "patient_id", BY_ID)
+        self.appointments_by_patient = ChildPages(
+            Appointment, "patient_id", BY_START, of(K.APPOINTMENT)
+        )
+        self.appointments_by_doctor = ChildPages(
+            Appointment, "doctor_id", BY_START, of(K.APPOINTMENT)
+        )
+        self.appointments_by_equipment = ChildPages(
+            Appointment, "equipment_id", BY_START, of(K.APPOINTMENT)
+        )
+        self.doctors_by_department = ChildPages(Doctor, "department_id", BY_ID, of(K.DOCTOR))
+        self.nurses_by_department = ChildPages(Nurse, "department_id", BY_ID, of(K.NURSE))
+        self.admin_staff_by_department = ChildPages(
+            AdminStaff, "department_id", BY_ID, of(K.ADMIN_STAFF)
+        )
+        self.equipment_by_department = ChildPages(
+            MedicalEquipment, "department_id", BY_ID, of(K.EQUIPMENT)
+        )
+        self.treatment_plans_by_patient = ChildPages(
+            TreatmentPlan, "patient_id", BY_ID, of(K.TREATMENT_PLAN)
+        )
+        self.treatments_by_plan = ChildPages(Treatment, "plan_id", BY_PERFORMED, of(K.TREATMENT))
+        self.prescriptions_by_patient = ChildPages(
+            Prescription, "patient_id", BY_ID, of(K.PRESCRIPTION)
+        )
         self.billing_account_by_patient = ById(BillingAccount, "patient_id")

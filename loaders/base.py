@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
@@ -16,6 +16,12 @@ D = TypeVar("D", bound=Entity)
 Filter = tuple[tuple[str, Any], ...]
 """A hashable extra filter, so it can be part of a loader key: ``((field, value), ...)``; a
 tuple value means any of those values (``$in``)."""
+
+
+def _and(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    if not second:
+        return first
+    return {"$and": [first, second]} if first else second
 
 
 def filter_query(filt: Filter) -> dict[str, Any]:
@@ -43,27 +49,43 @@ ChildKey = tuple[Any, PageArgs, Filter]
 """(parent id, page arguments, extra filter)."""
 
 
-class ChildPages(DataLoader[ChildKey, Page[D]], Generic[D]):
-    """A page of children for each parent: one aggregation per distinct (page args, filter)."""
+Scope = Callable[[], Awaitable[dict[str, Any]]]
+"""The caller's row filter for the child entity (from the access policy), awaited per batch."""
 
-    def __init__(self, model: type[D], key_field: str, sort: Sort) -> None:
+
+async def _everything() -> dict[str, Any]:
+    return {}
+
+
+class ChildPages(DataLoader[ChildKey, Page[D]], Generic[D]):
+    """A page of children for each parent: one aggregation per distinct (page args, filter).
+
+    The caller's ``scope`` is part of every query, so a nested list never shows a row the
+    caller could not list at the top level.
+    """
+
+    def __init__(
+        self, model: type[D], key_field: str, sort: Sort, scope: Scope = _everything
+    ) -> None:
         super().__init__()
-        self.model, self.key_field, self.sort = model, key_field, sort
-        self.counts = ChildCounts(model, key_field)
+        self.model, self.key_field, self.sort, self.scope = model, key_field, sort, scope
+        self.counts = ChildCounts(model, key_field, scope)
 
     async def batch_load_fn(self, keys: Sequence[ChildKey]) -> list[Page[D]]:
         groups: dict[tuple[PageArgs, Filter], list[Hashable]] = defaultdict(list)
         for parent, args, filt in keys:
             groups[(args, filt)].append(parent)
         pages: dict[tuple[Hashable, PageArgs, Filter], Page[D]] = {}
+        scope = await self.scope()
         for (args, filt), parents in groups.items():
 
             async def count(parent: Hashable, filt: Filter = filt) -> int:
                 result: int = await self.counts.load((parent, filt))
                 return result
 
+            query = _and(filter_query(filt), scope)
             found = await paginate_many(
-                self.model, self.key_field, parents, filter_query(filt), self.sort, args, count
+                self.model, self.key_field, parents, query, self.sort, args, count
             )
             pages.update({(p, args, filt): page for p, page in found.items()})
         return [pages[key] for key in keys]
@@ -72,16 +94,18 @@ class ChildPages(DataLoader[ChildKey, Page[D]], Generic[D]):
 class ChildCounts(DataLoader[tuple[Hashable, Filter], int], Generic[D]):
     """How many children each parent has, batched like the pages themselves."""
 
-    def __init__(self, model: type[D], key_field: str) -> None:
+    def __init__(self, model: type[D], key_field: str, scope: Scope = _everything) -> None:
         super().__init__()
-        self.model, self.key_field = model, key_field
+        self.model, self.key_field, self.scope = model, key_field, scope
 
     async def batch_load_fn(self, keys: Sequence[tuple[Hashable, Filter]]) -> list[int]:
         groups: dict[Filter, list[Hashable]] = defaultdict(list)
         for parent, filt in keys:
             groups[filt].append(parent)
         counts: dict[tuple[Hashable, Filter], int] = {}
+        scope = await self.scope()
         for filt, parents in groups.items():
-            found = await count_many(self.model, self.key_field, parents, filter_query(filt))
+            query = _and(filter_query(filt), scope)
+            found = await count_many(self.model, self.key_field, parents, query)
             counts.update({(p, filt): n for p, n in found.items()})
         return [counts[key] for key in keys]

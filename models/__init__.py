@@ -1,9 +1,12 @@
 """Beanie documents, one module per domain; relations are plain ObjectId references."""
 
+from models.accounts import Account, RefreshToken, ServiceClient
+from models.audit import AuditEvent
 from models.billing import BillingAccount
 from models.clinical import Prescription, Treatment, TreatmentPlan
 from models.departments import Department
 from models.equipment import MedicalEquipment
+from models.grants import AccessGrant
 from models.patients import Patient
 from models.scheduling import Appointment
 from models.staff import AdminStaff, Doctor, Nurse
@@ -20,12 +23,20 @@ DOCUMENT_MODELS = (
     Prescription,
     MedicalEquipment,
     BillingAccount,
+    Account,
+    ServiceClient,
+    RefreshToken,
+    AccessGrant,
+    AuditEvent,
 )
 
 __all__ = [
     "DOCUMENT_MODELS",
+    "AccessGrant",
+    "Account",
     "AdminStaff",
     "Appointment",
+    "AuditEvent",
     "BillingAccount",
     "Department",
     "Doctor",
@@ -33,6 +44,8 @@ __all__ = [
     "Nurse",
     "Patient",
     "Prescription",
+    "RefreshToken",
+    "ServiceClient",
     "Treatment",
     "TreatmentPlan",
 ]

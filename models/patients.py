@@ -86,6 +86,10 @@ class Patient(Entity):
     emergency_contact: EmergencyContact | None = None
     primary_doctor_id: Ref | None = None
     search_tokens: list[str] = Field(default_factory=list)
+    # Who treats this patient, kept by the services as appointments and plans are made, so access
+    # checks read it from the row itself and list filters are one indexed query.
+    care_team: list[Ref] = Field(default_factory=list)
+    care_departments: list[Ref] = Field(default_factory=list)
 
     @field_validator("date_of_birth")
     @classmethod
@@ -108,4 +112,6 @@ class Patient(Entity):
             # Sparse, with nulls never stored: unique where present, on MongoDB and mongomock alike.
             pymongo.IndexModel("national_id", unique=True, sparse=True),
             pymongo.IndexModel("primary_doctor_id"),
+            pymongo.IndexModel("care_team"),
+            pymongo.IndexModel("care_departments"),
         ]

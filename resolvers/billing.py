@@ -6,6 +6,8 @@ from typing import Any
 
 import strawberry
 
+from auth.policy import Action
+from auth.policy import EntityKind as K
 from schema.billing import (
     AddChargeInput,
     BillingAccount,
@@ -13,7 +15,7 @@ from schema.billing import (
     OpenBillingAccountInput,
     RecordPaymentInput,
 )
-from schema.common import Connection, connection, create_data, oid, view
+from schema.common import Connection, connection, create_data, oid, requested, requested_nodes, view
 from schema.context import Info
 from services import billing
 
@@ -28,7 +30,8 @@ def _with_money(data: dict[str, Any]) -> dict[str, Any]:
 class BillingQuery:
     @strawberry.field(description="One billing account by id; null if there is none.")
     async def billing_account(self, info: Info, id: strawberry.ID) -> BillingAccount | None:
-        return await info.context.loaders.billing_account_by_id.load(oid(id))
+        found = await info.context.loaders.billing_account_by_id.load(oid(id))
+        return await info.context.access.one(K.BILLING_ACCOUNT, found, requested(info))
 
     @strawberry.field(description="Billing accounts, oldest first.")
     async def billing_accounts(
@@ -38,40 +41,57 @@ class BillingQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[BillingAccount]:
+        access = info.context.access
         page = await billing.list_billing_accounts(
             oid(patient_id, "patientId") if patient_id else None,
             info.context.page(first, after),
+            await access.scope(K.BILLING_ACCOUNT),
         )
+        await access.page(K.BILLING_ACCOUNT, page, requested_nodes(info))
         return connection(BillingAccount, page)
 
 
 @strawberry.type
 class BillingMutation:
     @strawberry.mutation(description="Open the billing account of a patient (one per patient).")
-    async def open_billing_account(self, input: OpenBillingAccountInput) -> BillingAccount:
+    async def open_billing_account(
+        self, info: Info, input: OpenBillingAccountInput
+    ) -> BillingAccount:
+        await info.context.access.require(K.BILLING_ACCOUNT, Action.CREATE)
         data = create_data(input)
         opened = await billing.open_billing_account(
             data["patient_id"], data.get("currency", "EUR"), data.get("insurance")
         )
+        info.context.access.wrote(K.BILLING_ACCOUNT, opened, Action.CREATE, data)
         return view(BillingAccount, opened)
 
     @strawberry.mutation(description="Bill a treatment, a device's use, or a manual item.")
-    async def add_charge(self, account_id: strawberry.ID, input: AddChargeInput) -> BillingAccount:
+    async def add_charge(
+        self, info: Info, account_id: strawberry.ID, input: AddChargeInput
+    ) -> BillingAccount:
+        await info.context.access.require(K.BILLING_ACCOUNT, Action.CHARGE)
         data = _with_money(create_data(input))
-        return view(BillingAccount, await billing.add_charge(oid(account_id, "accountId"), data))
+        charged = await billing.add_charge(oid(account_id, "accountId"), data)
+        info.context.access.wrote(K.BILLING_ACCOUNT, charged, Action.CHARGE, ["charges"])
+        return view(BillingAccount, charged)
 
     @strawberry.mutation(description="Record a payment; it may not exceed what is owed.")
     async def record_payment(
-        self, account_id: strawberry.ID, input: RecordPaymentInput
+        self, info: Info, account_id: strawberry.ID, input: RecordPaymentInput
     ) -> BillingAccount:
+        await info.context.access.require(K.BILLING_ACCOUNT, Action.PAY)
         data = _with_money(create_data(input))
         paid = await billing.record_payment(oid(account_id, "accountId"), data)
+        info.context.access.wrote(K.BILLING_ACCOUNT, paid, Action.PAY, ["payments"])
         return view(BillingAccount, paid)
 
     @strawberry.mutation(description="Set or (with null) remove the account's insurance.")
     async def update_insurance(
-        self, account_id: strawberry.ID, insurance: InsuranceInput | None
+        self, info: Info, account_id: strawberry.ID, insurance: InsuranceInput | None
     ) -> BillingAccount:
+        account = await billing.get_billing_account(oid(account_id, "accountId"))
+        await info.context.access.require(K.BILLING_ACCOUNT, Action.UPDATE, row=account)
         data = create_data(insurance) if insurance is not None else None
         changed = await billing.update_insurance(oid(account_id, "accountId"), data)
+        info.context.access.wrote(K.BILLING_ACCOUNT, changed, Action.UPDATE, ["insurance"])
         return view(BillingAccount, changed)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
+from auth.policy import Action
+from auth.policy import EntityKind as K
+from errors import BadUserInput
+from models.patients import Patient as PatientDoc
 from schema.clinical import (
     CreatePrescriptionInput,
     CreateTreatmentPlanInput,
@@ -16,16 +20,34 @@ from schema.clinical import (
     UpdatePrescriptionInput,
     UpdateTreatmentPlanInput,
 )
-from schema.common import Connection, connection, create_data, oid, update_data, view
+from schema.common import (
+    Connection,
+    connection,
+    create_data,
+    oid,
+    requested,
+    requested_nodes,
+    update_data,
+    view,
+)
 from schema.context import Info
 from services import clinical
+
+
+async def _patient(info: Info, data: dict[str, object]) -> PatientDoc:
+    """The patient a new record is about: a care relationship with them is what permits it."""
+    patient = await info.context.loaders.patient_by_id.load(data.get("patient_id"))
+    if patient is None:
+        raise BadUserInput("patientId: no such patient", {"patientId": "no such patient"})
+    return patient
 
 
 @strawberry.type
 class ClinicalQuery:
     @strawberry.field
     async def treatment_plan(self, info: Info, id: strawberry.ID) -> TreatmentPlan | None:
-        return await info.context.loaders.treatment_plan_by_id.load(oid(id))
+        found = await info.context.loaders.treatment_plan_by_id.load(oid(id))
+        return await info.context.access.one(K.TREATMENT_PLAN, found, requested(info))
 
     @strawberry.field(description="Treatment plans, oldest first, filtered.")
     async def treatment_plans(
@@ -37,21 +59,26 @@ class ClinicalQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[TreatmentPlan]:
+        access = info.context.access
         page = await clinical.list_treatment_plans(
             oid(patient_id, "patientId") if patient_id else None,
             oid(doctor_id, "doctorId") if doctor_id else None,
             status,
             info.context.page(first, after),
+            await access.scope(K.TREATMENT_PLAN),
         )
+        await access.page(K.TREATMENT_PLAN, page, requested_nodes(info))
         return connection(TreatmentPlan, page)
 
     @strawberry.field
     async def treatment(self, info: Info, id: strawberry.ID) -> Treatment | None:
-        return await info.context.loaders.treatment_by_id.load(oid(id))
+        found = await info.context.loaders.treatment_by_id.load(oid(id))
+        return await info.context.access.one(K.TREATMENT, found, requested(info))
 
     @strawberry.field
     async def prescription(self, info: Info, id: strawberry.ID) -> Prescription | None:
-        return await info.context.loaders.prescription_by_id.load(oid(id))
+        found = await info.context.loaders.prescription_by_id.load(oid(id))
+        return await info.context.access.one(K.PRESCRIPTION, found, requested(info))
 
     @strawberry.field(description="Prescriptions, oldest first, filtered.")
     async def prescriptions(
@@ -63,49 +90,83 @@ class ClinicalQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Prescription]:
+        access = info.context.access
         page = await clinical.list_prescriptions(
             oid(patient_id, "patientId") if patient_id else None,
             oid(prescriber_id, "prescriberId") if prescriber_id else None,
             status,
             info.context.page(first, after),
+            await access.scope(K.PRESCRIPTION),
         )
+        await access.page(K.PRESCRIPTION, page, requested_nodes(info))
         return connection(Prescription, page)
 
 
 @strawberry.type
 class ClinicalMutation:
     @strawberry.mutation
-    async def create_treatment_plan(self, input: CreateTreatmentPlanInput) -> TreatmentPlan:
-        return view(TreatmentPlan, await clinical.create_treatment_plan(create_data(input)))
+    async def create_treatment_plan(
+        self, info: Info, input: CreateTreatmentPlanInput
+    ) -> TreatmentPlan:
+        data = create_data(input)
+        access = info.context.access
+        await access.require(K.TREATMENT_PLAN, Action.CREATE, patient=await _patient(info, data))
+        plan = await clinical.create_treatment_plan(data)
+        access.wrote(K.TREATMENT_PLAN, plan, Action.CREATE, data)
+        return view(TreatmentPlan, plan)
 
     @strawberry.mutation(description="Change a plan, including its status (see transitions).")
     async def update_treatment_plan(
-        self, id: strawberry.ID, input: UpdateTreatmentPlanInput
+        self, info: Info, id: strawberry.ID, input: UpdateTreatmentPlanInput
     ) -> TreatmentPlan:
-        plan = await clinical.update_treatment_plan(oid(id), update_data(input))
-        return view(TreatmentPlan, plan)
+        changes = update_data(input)
+        access = info.context.access
+        plan = await clinical.get_treatment_plan(oid(id))
+        await access.require(K.TREATMENT_PLAN, Action.UPDATE, row=plan)
+        updated = await clinical.update_treatment_plan(oid(id), changes)
+        access.wrote(K.TREATMENT_PLAN, updated, Action.UPDATE, changes)
+        return view(TreatmentPlan, updated)
 
     @strawberry.mutation(description="Record a treatment given under an active plan.")
     async def record_treatment(
-        self, plan_id: strawberry.ID, input: RecordTreatmentInput
+        self, info: Info, plan_id: strawberry.ID, input: RecordTreatmentInput
     ) -> Treatment:
-        treatment = await clinical.record_treatment(oid(plan_id, "planId"), create_data(input))
+        data = create_data(input)
+        access = info.context.access
+        plan = await clinical.get_treatment_plan(oid(plan_id, "planId"))
+        await access.require(K.TREATMENT_PLAN, Action.RECORD_TREATMENT, row=plan)
+        treatment = await clinical.record_treatment(oid(plan_id, "planId"), data)
+        access.wrote(K.TREATMENT, treatment, Action.RECORD_TREATMENT, data)
         return view(Treatment, treatment)
 
     @strawberry.mutation
-    async def create_prescription(self, input: CreatePrescriptionInput) -> Prescription:
-        return view(Prescription, await clinical.create_prescription(create_data(input)))
+    async def create_prescription(self, info: Info, input: CreatePrescriptionInput) -> Prescription:
+        data = create_data(input)
+        access = info.context.access
+        await access.require(K.PRESCRIPTION, Action.CREATE, patient=await _patient(info, data))
+        prescription = await clinical.create_prescription(data)
+        access.wrote(K.PRESCRIPTION, prescription, Action.CREATE, data)
+        return view(Prescription, prescription)
 
     @strawberry.mutation(description="Change what was prescribed, before it is dispensed.")
     async def update_prescription(
-        self, id: strawberry.ID, input: UpdatePrescriptionInput
+        self, info: Info, id: strawberry.ID, input: UpdatePrescriptionInput
     ) -> Prescription:
-        changed = await clinical.update_prescription(oid(id), update_data(input))
+        changes = update_data(input)
+        access = info.context.access
+        prescription = await clinical.get_prescription(oid(id))
+        await access.require(K.PRESCRIPTION, Action.UPDATE, row=prescription)
+        changed = await clinical.update_prescription(oid(id), changes)
+        access.wrote(K.PRESCRIPTION, changed, Action.UPDATE, changes)
         return view(Prescription, changed)
 
     @strawberry.mutation(description="Move a prescription on: dispensed, picked up, cancelled.")
     async def update_prescription_status(
-        self, id: strawberry.ID, status: PrescriptionStatus
+        self, info: Info, id: strawberry.ID, status: PrescriptionStatus
     ) -> Prescription:
+        access = info.context.access
+        prescription = await clinical.get_prescription(oid(id))
+        await access.require(K.PRESCRIPTION, Action.CHANGE_STATUS, row=prescription)
         changed = await clinical.update_prescription_status(oid(id), status)
+        access.wrote(K.PRESCRIPTION, changed, Action.CHANGE_STATUS, ["status"])
         return view(Prescription, changed)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
+from auth.policy import Action
+from auth.policy import EntityKind as K
 from schema.common import Connection, connection, create_data, oid, update_data, view
 from schema.context import Info
 from schema.departments import CreateDepartmentInput, Department, UpdateDepartmentInput
@@ -14,12 +16,14 @@ from services import departments
 class DepartmentQuery:
     @strawberry.field(description="One department by id; null if there is none.")
     async def department(self, info: Info, id: strawberry.ID) -> Department | None:
-        return await info.context.loaders.department_by_id.load(oid(id))
+        found = await info.context.loaders.department_by_id.load(oid(id))
+        return await info.context.access.one(K.DEPARTMENT, found)
 
     @strawberry.field(description="Departments by name.")
     async def departments(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Department]:
+        await info.context.access.scope(K.DEPARTMENT)
         page = await departments.list_departments(info.context.page(first, after))
         return connection(Department, page)
 
@@ -27,12 +31,19 @@ class DepartmentQuery:
 @strawberry.type
 class DepartmentMutation:
     @strawberry.mutation
-    async def create_department(self, input: CreateDepartmentInput) -> Department:
-        return view(Department, await departments.create_department(create_data(input)))
+    async def create_department(self, info: Info, input: CreateDepartmentInput) -> Department:
+        await info.context.access.require(K.DEPARTMENT, Action.CREATE)
+        data = create_data(input)
+        created = await departments.create_department(data)
+        info.context.access.wrote(K.DEPARTMENT, created, Action.CREATE, data)
+        return view(Department, created)
 
     @strawberry.mutation(description="Change a department; the head must be one of its doctors.")
     async def update_department(
-        self, id: strawberry.ID, input: UpdateDepartmentInput
+        self, info: Info, id: strawberry.ID, input: UpdateDepartmentInput
     ) -> Department:
-        changed = await departments.update_department(oid(id), update_data(input))
+        await info.context.access.require(K.DEPARTMENT, Action.UPDATE)
+        changes = update_data(input)
+        changed = await departments.update_department(oid(id), changes)
+        info.context.access.wrote(K.DEPARTMENT, changed, Action.UPDATE, changes)
         return view(Department, changed)

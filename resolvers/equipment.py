@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
+from auth.policy import Action
+from auth.policy import EntityKind as K
 from schema.common import Connection, connection, create_data, oid, view
 from schema.context import Info
 from schema.equipment import EquipmentStatus, MedicalEquipment, RegisterEquipmentInput
@@ -14,7 +16,8 @@ from services import equipment
 class EquipmentQuery:
     @strawberry.field(description="One device by id; null if there is none.")
     async def equipment(self, info: Info, id: strawberry.ID) -> MedicalEquipment | None:
-        return await info.context.loaders.equipment_by_id.load(oid(id))
+        found = await info.context.loaders.equipment_by_id.load(oid(id))
+        return await info.context.access.one(K.EQUIPMENT, found)
 
     @strawberry.field(description="Devices in registration order, by department and status.")
     async def equipment_list(
@@ -25,6 +28,7 @@ class EquipmentQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[MedicalEquipment]:
+        await info.context.access.scope(K.EQUIPMENT)
         page = await equipment.list_equipment(
             oid(department_id, "departmentId") if department_id else None,
             status,
@@ -36,21 +40,40 @@ class EquipmentQuery:
 @strawberry.type
 class EquipmentMutation:
     @strawberry.mutation(description="Add a device to a department's inventory.")
-    async def register_equipment(self, input: RegisterEquipmentInput) -> MedicalEquipment:
-        return view(MedicalEquipment, await equipment.register_equipment(create_data(input)))
+    async def register_equipment(
+        self, info: Info, input: RegisterEquipmentInput
+    ) -> MedicalEquipment:
+        await info.context.access.require(K.EQUIPMENT, Action.CREATE)
+        data = create_data(input)
+        created = await equipment.register_equipment(data)
+        info.context.access.wrote(K.EQUIPMENT, created, Action.CREATE, data)
+        return view(MedicalEquipment, created)
 
     @strawberry.mutation(description="Move a device to another department (not while in use).")
     async def allocate_equipment(
-        self, id: strawberry.ID, department_id: strawberry.ID, reason: str | None = None
+        self,
+        info: Info,
+        id: strawberry.ID,
+        department_id: strawberry.ID,
+        reason: str | None = None,
     ) -> MedicalEquipment:
+        await info.context.access.require(K.EQUIPMENT, Action.ALLOCATE)
         moved = await equipment.allocate_equipment(
             oid(id), oid(department_id, "departmentId"), reason
         )
+        info.context.access.wrote(K.EQUIPMENT, moved, Action.ALLOCATE, ["department_id"])
         return view(MedicalEquipment, moved)
 
     @strawberry.mutation(description="Change a device's status along the allowed transitions.")
     async def update_equipment_status(
-        self, id: strawberry.ID, status: EquipmentStatus, reason: str | None = None
+        self,
+        info: Info,
+        id: strawberry.ID,
+        status: EquipmentStatus,
+        reason: str | None = None,
     ) -> MedicalEquipment:
+        device = await equipment.get_equipment(oid(id))
+        await info.context.access.require(K.EQUIPMENT, Action.CHANGE_STATUS, row=device)
         changed = await equipment.update_equipment_status(oid(id), status, reason)
+        info.context.access.wrote(K.EQUIPMENT, changed, Action.CHANGE_STATUS, ["status"])
         return view(MedicalEquipment, changed)

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import strawberry
 
-from schema.common import Connection, connection, create_data, oid, update_data, view
+from auth.policy import Action
+from auth.policy import EntityKind as K
+from schema.common import (
+    Connection,
+    connection,
+    create_data,
+    oid,
+    requested,
+    requested_nodes,
+    update_data,
+    view,
+)
 from schema.context import Info
 from schema.patients import Patient, RegisterPatientInput, UpdatePatientInput
 from services import patients
@@ -14,7 +25,8 @@ from services import patients
 class PatientQuery:
     @strawberry.field(description="One patient by id; null if there is none.")
     async def patient(self, info: Info, id: strawberry.ID) -> Patient | None:
-        return await info.context.loaders.patient_by_id.load(oid(id))
+        found = await info.context.loaders.patient_by_id.load(oid(id))
+        return await info.context.access.one(K.PATIENT, found, requested(info))
 
     @strawberry.field(description="Patients by name; `search` matches word prefixes, any order.")
     async def patients(
@@ -24,16 +36,29 @@ class PatientQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Patient]:
-        page = await patients.list_patients(search, info.context.page(first, after))
-        return connection(Patient, page)
+        access = info.context.access
+        scope = await access.scope(K.PATIENT)
+        page = await patients.list_patients(search, info.context.page(first, after), scope)
+        return connection(Patient, await access.page(K.PATIENT, page, requested_nodes(info)))
 
 
 @strawberry.type
 class PatientMutation:
     @strawberry.mutation(description="Register a new patient.")
-    async def register_patient(self, input: RegisterPatientInput) -> Patient:
-        return view(Patient, await patients.register_patient(create_data(input)))
+    async def register_patient(self, info: Info, input: RegisterPatientInput) -> Patient:
+        await info.context.access.require(K.PATIENT, Action.CREATE)
+        data = create_data(input)
+        created = await patients.register_patient(data)
+        info.context.access.wrote(K.PATIENT, created, Action.CREATE, data)
+        return view(Patient, created)
 
     @strawberry.mutation(description="Change a patient's record; only the given fields change.")
-    async def update_patient(self, id: strawberry.ID, input: UpdatePatientInput) -> Patient:
-        return view(Patient, await patients.update_patient(oid(id), update_data(input)))
+    async def update_patient(
+        self, info: Info, id: strawberry.ID, input: UpdatePatientInput
+    ) -> Patient:
+        changes = update_data(input)
+        patient = await patients.get_patient(oid(id))
+        await info.context.access.require_patient_update(patient, changes)
+        updated = await patients.update_patient(patient.id, changes)  # type: ignore[arg-type]
+        info.context.access.wrote(K.PATIENT, updated, Action.UPDATE, changes)
+        return view(Patient, updated)

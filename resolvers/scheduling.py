@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import strawberry
 
-from schema.common import Connection, connection, create_data, oid, view
+from auth.policy import Action
+from auth.policy import EntityKind as K
+from schema.common import (
+    Connection,
+    connection,
+    create_data,
+    oid,
+    requested,
+    requested_nodes,
+    view,
+)
 from schema.context import Info
 from schema.scheduling import (
     Appointment,
@@ -13,13 +23,15 @@ from schema.scheduling import (
     ScheduleAppointmentInput,
 )
 from services import scheduling
+from services.pagination import both
 
 
 @strawberry.type
 class SchedulingQuery:
     @strawberry.field(description="One appointment by id; null if there is none.")
     async def appointment(self, info: Info, id: strawberry.ID) -> Appointment | None:
-        return await info.context.loaders.appointment_by_id.load(oid(id))
+        found = await info.context.loaders.appointment_by_id.load(oid(id))
+        return await info.context.access.one(K.APPOINTMENT, found, requested(info))
 
     @strawberry.field(description="Appointments by start time, filtered.")
     async def appointments(
@@ -29,6 +41,7 @@ class SchedulingQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Appointment]:
+        access = info.context.access
         f = filter or AppointmentFilter()
         query = scheduling.appointment_filter(
             doctor_id=oid(f.doctor_id, "filter.doctorId") if f.doctor_id else None,
@@ -39,25 +52,49 @@ class SchedulingQuery:
             starts_from=f.starts_from,
             starts_before=f.starts_before,
         )
-        page = await scheduling.list_appointments(query, info.context.page(first, after))
-        return connection(Appointment, page)
+        scope = await access.scope(K.APPOINTMENT)
+        args = info.context.page(first, after)
+        page = await scheduling.list_appointments(both(query, scope), args)
+        return connection(
+            Appointment, await access.page(K.APPOINTMENT, page, requested_nodes(info))
+        )
+
+
+async def _own(info: Info, id: strawberry.ID, action: Action) -> object:
+    appointment = await scheduling.get_appointment(oid(id))
+    await info.context.access.require(K.APPOINTMENT, action, row=appointment)
+    return appointment
 
 
 @strawberry.type
 class SchedulingMutation:
     @strawberry.mutation(description="Book an appointment.")
-    async def schedule_appointment(self, input: ScheduleAppointmentInput) -> Appointment:
-        return view(Appointment, await scheduling.schedule_appointment(create_data(input)))
+    async def schedule_appointment(
+        self, info: Info, input: ScheduleAppointmentInput
+    ) -> Appointment:
+        data = create_data(input)
+        access = info.context.access
+        await access.require(K.APPOINTMENT, Action.SCHEDULE, patient_id=data.get("patient_id"))
+        booked = await scheduling.schedule_appointment(data)
+        access.wrote(K.APPOINTMENT, booked, Action.SCHEDULE, data)
+        return view(Appointment, booked)
 
     @strawberry.mutation(description="Move a scheduled appointment; the change is kept in history.")
     async def reschedule_appointment(
-        self, id: strawberry.ID, input: RescheduleAppointmentInput
+        self, info: Info, id: strawberry.ID, input: RescheduleAppointmentInput
     ) -> Appointment:
+        await _own(info, id, Action.RESCHEDULE)
         moved = await scheduling.reschedule_appointment(
             oid(id), input.start_at, input.end_at, input.reason
         )
+        info.context.access.wrote(K.APPOINTMENT, moved, Action.RESCHEDULE, ["start_at", "end_at"])
         return view(Appointment, moved)
 
     @strawberry.mutation(description="Cancel a scheduled appointment.")
-    async def cancel_appointment(self, id: strawberry.ID, reason: str | None = None) -> Appointment:
-        return view(Appointment, await scheduling.cancel_appointment(oid(id), reason))
+    async def cancel_appointment(
+        self, info: Info, id: strawberry.ID, reason: str | None = None
+    ) -> Appointment:
+        await _own(info, id, Action.CANCEL)
+        cancelled = await scheduling.cancel_appointment(oid(id), reason)
+        info.context.access.wrote(K.APPOINTMENT, cancelled, Action.CANCEL, ["status"])
+        return view(Appointment, cancelled)

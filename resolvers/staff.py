@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
+from auth.policy import Action
+from auth.policy import EntityKind as K
 from schema.common import Connection, connection, create_data, oid, update_data, view
 from schema.context import Info
 from schema.staff import (
@@ -25,7 +27,8 @@ from services import staff
 class StaffQuery:
     @strawberry.field(description="One doctor by id; null if there is none.")
     async def doctor(self, info: Info, id: strawberry.ID) -> Doctor | None:
-        return await info.context.loaders.doctor_by_id.load(oid(id))
+        found = await info.context.loaders.doctor_by_id.load(oid(id))
+        return await info.context.access.one(K.DOCTOR, found)
 
     @strawberry.field(description="Doctors by name; `specialty` matches whole, any case.")
     async def doctors(
@@ -36,6 +39,7 @@ class StaffQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Doctor]:
+        await info.context.access.scope(K.DOCTOR)
         page = await staff.list_doctors(
             oid(department_id, "departmentId") if department_id else None,
             specialty,
@@ -45,7 +49,8 @@ class StaffQuery:
 
     @strawberry.field(description="One nurse by id; null if there is none.")
     async def nurse(self, info: Info, id: strawberry.ID) -> Nurse | None:
-        return await info.context.loaders.nurse_by_id.load(oid(id))
+        found = await info.context.loaders.nurse_by_id.load(oid(id))
+        return await info.context.access.one(K.NURSE, found)
 
     @strawberry.field(description="Nurses by name.")
     async def nurses(
@@ -55,6 +60,7 @@ class StaffQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Nurse]:
+        await info.context.access.scope(K.NURSE)
         page = await staff.list_nurses(
             oid(department_id, "departmentId") if department_id else None,
             info.context.page(first, after),
@@ -63,7 +69,8 @@ class StaffQuery:
 
     @strawberry.field(description="One administrative employee by id; null if there is none.")
     async def admin_staff_member(self, info: Info, id: strawberry.ID) -> AdminStaff | None:
-        return await info.context.loaders.admin_staff_by_id.load(oid(id))
+        found = await info.context.loaders.admin_staff_by_id.load(oid(id))
+        return await info.context.access.one(K.ADMIN_STAFF, found)
 
     @strawberry.field(description="Administrative staff by name.")
     async def admin_staff(
@@ -73,6 +80,7 @@ class StaffQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[AdminStaff]:
+        await info.context.access.scope(K.ADMIN_STAFF)
         page = await staff.list_admin_staff(
             oid(department_id, "departmentId") if department_id else None,
             info.context.page(first, after),
@@ -83,33 +91,62 @@ class StaffQuery:
 @strawberry.type
 class StaffMutation:
     @strawberry.mutation
-    async def create_doctor(self, input: CreateDoctorInput) -> Doctor:
-        return view(Doctor, await staff.create_doctor(create_data(input)))
+    async def create_doctor(self, info: Info, input: CreateDoctorInput) -> Doctor:
+        await info.context.access.require(K.DOCTOR, Action.CREATE)
+        data = create_data(input)
+        created = await staff.create_doctor(data)
+        info.context.access.wrote(K.DOCTOR, created, Action.CREATE, data)
+        return view(Doctor, created)
 
     @strawberry.mutation
-    async def update_doctor(self, id: strawberry.ID, input: UpdateDoctorInput) -> Doctor:
-        return view(Doctor, await staff.update_doctor(oid(id), update_data(input)))
+    async def update_doctor(
+        self, info: Info, id: strawberry.ID, input: UpdateDoctorInput
+    ) -> Doctor:
+        await info.context.access.require(K.DOCTOR, Action.UPDATE)
+        changes = update_data(input)
+        changed = await staff.update_doctor(oid(id), changes)
+        info.context.access.wrote(K.DOCTOR, changed, Action.UPDATE, changes)
+        return view(Doctor, changed)
 
     @strawberry.mutation
-    async def create_nurse(self, input: CreateNurseInput) -> Nurse:
-        return view(Nurse, await staff.create_nurse(create_data(input)))
+    async def create_nurse(self, info: Info, input: CreateNurseInput) -> Nurse:
+        await info.context.access.require(K.NURSE, Action.CREATE)
+        data = create_data(input)
+        created = await staff.create_nurse(data)
+        info.context.access.wrote(K.NURSE, created, Action.CREATE, data)
+        return view(Nurse, created)
 
     @strawberry.mutation
-    async def update_nurse(self, id: strawberry.ID, input: UpdateNurseInput) -> Nurse:
-        return view(Nurse, await staff.update_nurse(oid(id), update_data(input)))
+    async def update_nurse(self, info: Info, id: strawberry.ID, input: UpdateNurseInput) -> Nurse:
+        await info.context.access.require(K.NURSE, Action.UPDATE)
+        changes = update_data(input)
+        changed = await staff.update_nurse(oid(id), changes)
+        info.context.access.wrote(K.NURSE, changed, Action.UPDATE, changes)
+        return view(Nurse, changed)
 
     @strawberry.mutation
-    async def create_admin_staff(self, input: CreateAdminStaffInput) -> AdminStaff:
-        return view(AdminStaff, await staff.create_admin_staff(create_data(input)))
+    async def create_admin_staff(self, info: Info, input: CreateAdminStaffInput) -> AdminStaff:
+        await info.context.access.require(K.ADMIN_STAFF, Action.CREATE)
+        data = create_data(input)
+        created = await staff.create_admin_staff(data)
+        info.context.access.wrote(K.ADMIN_STAFF, created, Action.CREATE, data)
+        return view(AdminStaff, created)
 
     @strawberry.mutation
     async def update_admin_staff(
-        self, id: strawberry.ID, input: UpdateAdminStaffInput
+        self, info: Info, id: strawberry.ID, input: UpdateAdminStaffInput
     ) -> AdminStaff:
-        return view(AdminStaff, await staff.update_admin_staff(oid(id), update_data(input)))
+        await info.context.access.require(K.ADMIN_STAFF, Action.UPDATE)
+        changes = update_data(input)
+        changed = await staff.update_admin_staff(oid(id), changes)
+        info.context.access.wrote(K.ADMIN_STAFF, changed, Action.UPDATE, changes)
+        return view(AdminStaff, changed)
 
     @strawberry.mutation(description="Replace an administrative employee's duties.")
     async def assign_admin_staff_duties(
-        self, id: strawberry.ID, duties: list[AdminDuty]
+        self, info: Info, id: strawberry.ID, duties: list[AdminDuty]
     ) -> AdminStaff:
-        return view(AdminStaff, await staff.assign_admin_duties(oid(id), duties))
+        await info.context.access.require(K.ADMIN_STAFF, Action.UPDATE)
+        changed = await staff.assign_admin_duties(oid(id), duties)
+        info.context.access.wrote(K.ADMIN_STAFF, changed, Action.UPDATE, ["duties"])
+        return view(AdminStaff, changed)

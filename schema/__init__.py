@@ -1,64 +1,22 @@
-"""Builds the one GraphQL schema from every domain's root fields."""
+"""Strawberry types and inputs, one module per domain; ``schema.schema`` is the built schema.
+
+The schema is assembled in ``schema.root`` and imported lazily here, so a resolver module can
+import its types from ``schema.<domain>`` without first pulling in every other resolver.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import strawberry
-from graphql import GraphQLError
-from strawberry.schema.config import StrawberryConfig
-from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+if TYPE_CHECKING:
+    from schema.root import ShmsSchema
 
-from resolvers.billing import BillingMutation, BillingQuery
-from resolvers.clinical import ClinicalMutation, ClinicalQuery
-from resolvers.departments import DepartmentMutation, DepartmentQuery
-from resolvers.equipment import EquipmentMutation, EquipmentQuery
-from resolvers.patients import PatientMutation, PatientQuery
-from resolvers.scheduling import SchedulingMutation, SchedulingQuery
-from resolvers.staff import StaffMutation, StaffQuery
-from schema.common import SCALARS
-from schema.errors import ErrorCodes
-from schema.staff import AdminStaff, Doctor, Nurse
-
-DOMAIN_QUERIES = (
-    PatientQuery,
-    DepartmentQuery,
-    StaffQuery,
-    SchedulingQuery,
-    ClinicalQuery,
-    EquipmentQuery,
-    BillingQuery,
-)
-DOMAIN_MUTATIONS = (
-    PatientMutation,
-    DepartmentMutation,
-    StaffMutation,
-    SchedulingMutation,
-    ClinicalMutation,
-    EquipmentMutation,
-    BillingMutation,
-)
-Query = merge_types("Query", DOMAIN_QUERIES)
-Mutation = merge_types("Mutation", DOMAIN_MUTATIONS)
+    schema: ShmsSchema
 
 
-class ShmsSchema(strawberry.Schema):
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
-        """Logging happens in ErrorCodes, which knows expected errors from unexpected ones."""
+def __getattr__(name: str) -> Any:
+    if name == "schema":
+        from schema.root import schema
 
-
-def build_schema(**options: Any) -> ShmsSchema:
-    return ShmsSchema(
-        query=Query,
-        mutation=Mutation,
-        types=[Doctor, Nurse, AdminStaff],
-        extensions=[ErrorCodes],
-        config=StrawberryConfig(scalar_map=SCALARS),
-        **options,
-    )
-
-
-schema = build_schema()
+        return schema
+    raise AttributeError(name)

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from auth.policy import EntityKind as K
 from models import billing as m
-from schema.common import Long, Money, entity_id, oid, ref_id
+from schema.common import Long, Money, entity_id, oid, ref_id, requested
 from schema.context import Info
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ class Charge:
     ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
         if self.department_id is None:
             return None
-        return await info.context.loaders.department_by_id.load(oid(self.department_id))
+        department = await info.context.loaders.department_by_id.load(oid(self.department_id))
+        return await info.context.access.one(K.DEPARTMENT, department)
 
 
 @strawberry.type
@@ -83,7 +85,6 @@ class Insurance:
 class BillingAccount:
     id: strawberry.ID = strawberry.field(resolver=entity_id)
     currency: str
-    insurance: Insurance | None
     created_at: datetime
     updated_at: datetime
 
@@ -97,7 +98,14 @@ class BillingAccount:
     async def patient(
         root: strawberry.Parent[m.BillingAccount], info: Info
     ) -> Annotated[Patient, strawberry.lazy("schema.patients")] | None:
-        return await info.context.loaders.patient_by_id.load(root.patient_id)
+        patient = await info.context.loaders.patient_by_id.load(root.patient_id)
+        return await info.context.access.one(K.PATIENT, patient, requested(info))
+
+    @strawberry.field(description="Billing staff and the patient only.")
+    @staticmethod
+    async def insurance(root: strawberry.Parent[m.BillingAccount], info: Info) -> Insurance | None:
+        await info.context.access.field(K.BILLING_ACCOUNT, "insurance", root)
+        return root.insurance  # type: ignore[return-value]
 
     @strawberry.field(description="Charges, oldest first.")
     @staticmethod

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from auth.policy import EntityKind as K
 from models import clinical as m
-from schema.common import Connection, connection, entity_id, ref_id
+from schema.common import Connection, connection, entity_id, ref_id, requested, requested_nodes
 from schema.context import Info
 
 if TYPE_CHECKING:
@@ -59,14 +60,16 @@ class TreatmentPlan:
     async def patient(
         root: strawberry.Parent[m.TreatmentPlan], info: Info
     ) -> Annotated[Patient, strawberry.lazy("schema.patients")] | None:
-        return await info.context.loaders.patient_by_id.load(root.patient_id)
+        patient = await info.context.loaders.patient_by_id.load(root.patient_id)
+        return await info.context.access.one(K.PATIENT, patient, requested(info))
 
     @strawberry.field(description="The overseeing doctor.")
     @staticmethod
     async def doctor(
         root: strawberry.Parent[m.TreatmentPlan], info: Info
     ) -> Annotated[Doctor, strawberry.lazy("schema.staff")] | None:
-        return await info.context.loaders.doctor_by_id.load(root.doctor_id)
+        doctor = await info.context.loaders.doctor_by_id.load(root.doctor_id)
+        return await info.context.access.one(K.DOCTOR, doctor)
 
     @strawberry.field(description="Treatments recorded under this plan, oldest first.")
     @staticmethod
@@ -77,7 +80,9 @@ class TreatmentPlan:
         after: str | None = None,
     ) -> Connection[Treatment]:
         key = (root.id, info.context.page(first, after), ())
-        return connection(Treatment, await info.context.loaders.treatments_by_plan.load(key))
+        page = await info.context.loaders.treatments_by_plan.load(key)
+        await info.context.access.page(K.TREATMENT, page, requested_nodes(info))
+        return connection(Treatment, page)
 
 
 @strawberry.type(description="A treatment actually given, recorded under a plan.")
@@ -109,7 +114,8 @@ class Treatment:
     @strawberry.field
     @staticmethod
     async def plan(root: strawberry.Parent[m.Treatment], info: Info) -> TreatmentPlan | None:
-        return await info.context.loaders.treatment_plan_by_id.load(root.plan_id)
+        plan = await info.context.loaders.treatment_plan_by_id.load(root.plan_id)
+        return await info.context.access.one(K.TREATMENT_PLAN, plan, requested(info))
 
     @strawberry.field
     @staticmethod
@@ -118,7 +124,8 @@ class Treatment:
     ) -> Annotated[MedicalEquipment, strawberry.lazy("schema.equipment")] | None:
         if root.equipment_id is None:
             return None
-        return await info.context.loaders.equipment_by_id.load(root.equipment_id)
+        device = await info.context.loaders.equipment_by_id.load(root.equipment_id)
+        return await info.context.access.one(K.EQUIPMENT, device)
 
 
 @strawberry.type
@@ -162,14 +169,16 @@ class Prescription:
     async def patient(
         root: strawberry.Parent[m.Prescription], info: Info
     ) -> Annotated[Patient, strawberry.lazy("schema.patients")] | None:
-        return await info.context.loaders.patient_by_id.load(root.patient_id)
+        patient = await info.context.loaders.patient_by_id.load(root.patient_id)
+        return await info.context.access.one(K.PATIENT, patient, requested(info))
 
     @strawberry.field
     @staticmethod
     async def prescriber(
         root: strawberry.Parent[m.Prescription], info: Info
     ) -> Annotated[Doctor, strawberry.lazy("schema.staff")] | None:
-        return await info.context.loaders.doctor_by_id.load(root.prescriber_id)
+        doctor = await info.context.loaders.doctor_by_id.load(root.prescriber_id)
+        return await info.context.access.one(K.DOCTOR, doctor)
 
     @strawberry.field
     @staticmethod
@@ -178,7 +187,8 @@ class Prescription:
     ) -> TreatmentPlan | None:
         if root.treatment_plan_id is None:
             return None
-        return await info.context.loaders.treatment_plan_by_id.load(root.treatment_plan_id)
+        plan = await info.context.loaders.treatment_plan_by_id.load(root.treatment_plan_id)
+        return await info.context.access.one(K.TREATMENT_PLAN, plan, requested(info))
 
 
 @strawberry.input

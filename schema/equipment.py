@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from auth.policy import EntityKind as K
 from models import equipment as m
 from schema.common import entity_id
 from schema.context import Info
@@ -69,7 +70,8 @@ class MedicalEquipment:
     async def department(
         root: strawberry.Parent[m.MedicalEquipment], info: Info
     ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
-        return await info.context.loaders.department_by_id.load(root.department_id)
+        department = await info.context.loaders.department_by_id.load(root.department_id)
+        return await info.context.access.one(K.DEPARTMENT, department)
 
     @strawberry.field(description="Statuses this device may move to next.")
     @staticmethod

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from auth.policy import EntityKind as K
 from models import scheduling as m
-from schema.common import Connection, connection, entity_id, ref_id
+from schema.common import Connection, connection, entity_id, ref_id, requested, requested_nodes
 from schema.context import Info
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ class Appointment:
     id: strawberry.ID = strawberry.field(resolver=entity_id)
     start_at: datetime
     end_at: datetime
-    reason: str
-    notes: str | None
     status: AppointmentStatus
     reschedule_history: list[Reschedule]
     cancellation: Cancellation | None
@@ -60,7 +59,22 @@ class Appointment:
 
     @strawberry.field
     @staticmethod
-    def patient_id(root: strawberry.Parent[m.Appointment]) -> strawberry.ID:
+    async def reason(root: strawberry.Parent[m.Appointment], info: Info) -> str | None:
+        await info.context.access.field(K.APPOINTMENT, "reason", root)
+        return root.reason
+
+    @strawberry.field
+    @staticmethod
+    async def notes(root: strawberry.Parent[m.Appointment], info: Info) -> str | None:
+        await info.context.access.field(K.APPOINTMENT, "notes", root)
+        return root.notes
+
+    @strawberry.field
+    @staticmethod
+    async def patient_id(
+        root: strawberry.Parent[m.Appointment], info: Info
+    ) -> strawberry.ID | None:
+        await info.context.access.field(K.APPOINTMENT, "patient", root)
         return strawberry.ID(str(root.patient_id))
 
     @strawberry.field
@@ -83,21 +97,25 @@ class Appointment:
     async def patient(
         root: strawberry.Parent[m.Appointment], info: Info
     ) -> Annotated[Patient, strawberry.lazy("schema.patients")] | None:
-        return await info.context.loaders.patient_by_id.load(root.patient_id)
+        await info.context.access.field(K.APPOINTMENT, "patient", root)
+        patient = await info.context.loaders.patient_by_id.load(root.patient_id)
+        return await info.context.access.one(K.PATIENT, patient, requested(info))
 
     @strawberry.field
     @staticmethod
     async def doctor(
         root: strawberry.Parent[m.Appointment], info: Info
     ) -> Annotated[Doctor, strawberry.lazy("schema.staff")] | None:
-        return await info.context.loaders.doctor_by_id.load(root.doctor_id)
+        doctor = await info.context.loaders.doctor_by_id.load(root.doctor_id)
+        return await info.context.access.one(K.DOCTOR, doctor)
 
     @strawberry.field
     @staticmethod
     async def department(
         root: strawberry.Parent[m.Appointment], info: Info
     ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
-        return await info.context.loaders.department_by_id.load(root.department_id)
+        department = await info.context.loaders.department_by_id.load(root.department_id)
+        return await info.context.access.one(K.DEPARTMENT, department)
 
     @strawberry.field
     @staticmethod
@@ -106,11 +124,15 @@ class Appointment:
     ) -> Annotated[MedicalEquipment, strawberry.lazy("schema.equipment")] | None:
         if root.equipment_id is None:
             return None
-        return await info.context.loaders.equipment_by_id.load(root.equipment_id)
+        device = await info.context.loaders.equipment_by_id.load(root.equipment_id)
+        return await info.context.access.one(K.EQUIPMENT, device)
 
 
-def appointments_field(loader: str, owner: str) -> Any:
-    """The ``appointments`` list of a patient, doctor or device: one shape, one loader each."""
+def appointments_field(loader: str, owner: str, guard: tuple[K, str] | None = None) -> Any:
+    """The ``appointments`` list of a patient, doctor or device: one shape, one loader each.
+
+    ``guard`` names the owner's field group that must be readable (a doctor's schedule, say).
+    """
 
     async def appointments(
         root: strawberry.Parent[Any],
@@ -118,9 +140,12 @@ def appointments_field(loader: str, owner: str) -> Any:
         first: int | None = None,
         after: str | None = None,
         status: list[AppointmentStatus] | None = None,
-    ) -> Connection[Appointment]:
+    ) -> Connection[Appointment] | None:
+        if guard is not None:
+            await info.context.access.field(guard[0], guard[1], root)
         key = (root.id, info.context.page(first, after), status_filter(status))
         page = await getattr(info.context.loaders, loader).load(key)
+        await info.context.access.page(K.APPOINTMENT, page, requested_nodes(info))
         return connection(Appointment, page)
 
     return strawberry.field(resolver=appointments, description=f"{owner} by start time.")

@@ -29,7 +29,7 @@ from models.patients import Patient
 from models.scheduling import Appointment
 from models.staff import Doctor
 from services import common
-from services.pagination import BY_ID, Page, PageArgs, Query, paginate
+from services.pagination import BY_ID, Page, PageArgs, Query, both, paginate
 from services.validation import build, field_path, require
 
 E = TypeVar("E", bound=Entity)
@@ -45,10 +45,10 @@ MAX_AMOUNT = 10**12
 
 
 async def list_billing_accounts(
-    patient_id: ObjectId | None, args: PageArgs
+    patient_id: ObjectId | None, args: PageArgs, scope: Query | None = None
 ) -> Page[BillingAccount]:
     query: Query = {} if patient_id is None else {"patient_id": patient_id}
-    return await paginate(BillingAccount, query, BY_ID, args)
+    return await paginate(BillingAccount, both(query, scope), BY_ID, args)
 
 
 async def get_billing_account(id: ObjectId) -> BillingAccount:

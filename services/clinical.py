@@ -23,8 +23,8 @@ from models.clinical import (
 from models.equipment import MedicalEquipment
 from models.patients import Patient
 from models.staff import Doctor, Nurse
-from services import common
-from services.pagination import BY_ID, Page, PageArgs, Query, paginate
+from services import care, common
+from services.pagination import BY_ID, Page, PageArgs, Query, both, paginate
 from services.validation import build, merged, require
 
 _encoder = Encoder()
@@ -53,9 +53,10 @@ async def list_treatment_plans(
     doctor_id: ObjectId | None,
     status: TreatmentPlanStatus | None,
     args: PageArgs,
+    scope: Query | None = None,
 ) -> Page[TreatmentPlan]:
     query = _query(patient_id=patient_id, doctor_id=doctor_id, status=status and status.value)
-    return await paginate(TreatmentPlan, query, BY_ID, args)
+    return await paginate(TreatmentPlan, both(query, scope), BY_ID, args)
 
 
 async def get_treatment_plan(id: ObjectId) -> TreatmentPlan:
@@ -66,9 +67,13 @@ async def create_treatment_plan(data: Mapping[str, Any]) -> TreatmentPlan:
     plan = build(TreatmentPlan, data)
     require(plan.status not in _CLOSED_PLANS, "status", "a new plan cannot start closed")
     await common.ensure_exists(Patient, plan.patient_id, "patientId", "patient")
-    await common.ensure_exists(Doctor, plan.doctor_id, "doctorId", "doctor")
+    doctor = await Doctor.get(plan.doctor_id)
+    require(doctor is not None, "doctorId", "no such doctor")
+    assert doctor is not None
     _check_dates(plan)
-    return await common.insert(plan, "treatment plan")
+    await common.insert(plan, "treatment plan")
+    await care.record(plan.patient_id, plan.doctor_id, doctor.department_id)
+    return plan
 
 
 def _check_dates(plan: TreatmentPlan) -> None:
@@ -82,8 +87,9 @@ async def update_treatment_plan(id: ObjectId, changes: Mapping[str, Any]) -> Tre
         raise BadUserInput(
             f"A {plan.status.value} plan cannot be changed", {"id": f"plan is {plan.status.value}"}
         )
+    new_doctor = await Doctor.get(changes["doctor_id"]) if changes.get("doctor_id") else None
     if "doctor_id" in changes:
-        await common.ensure_exists(Doctor, changes["doctor_id"], "doctorId", "doctor")
+        require(new_doctor is not None, "doctorId", "no such doctor")
     require("patient_id" not in changes, "patientId", "a plan cannot move to another patient")
     candidate, _ = merged(plan, changes)
     if candidate.status != plan.status:
@@ -93,9 +99,12 @@ async def update_treatment_plan(id: ObjectId, changes: Mapping[str, Any]) -> Tre
             f"cannot go from {plan.status.value} to {candidate.status.value}",
         )
     _check_dates(candidate)
-    return await common.update(
+    updated = await common.update(
         plan, changes, "treatment plan", expected={"status": plan.status.value}
     )
+    if new_doctor is not None:
+        await care.record(plan.patient_id, new_doctor.id, new_doctor.department_id)  # type: ignore[arg-type]
+    return updated
 
 
 async def record_treatment(plan_id: ObjectId, data: Mapping[str, Any]) -> Treatment:
@@ -120,11 +129,12 @@ async def list_prescriptions(
     prescriber_id: ObjectId | None,
     status: PrescriptionStatus | None,
     args: PageArgs,
+    scope: Query | None = None,
 ) -> Page[Prescription]:
     query = _query(
         patient_id=patient_id, prescriber_id=prescriber_id, status=status and status.value
     )
-    return await paginate(Prescription, query, BY_ID, args)
+    return await paginate(Prescription, both(query, scope), BY_ID, args)
 
 
 async def get_prescription(id: ObjectId) -> Prescription:

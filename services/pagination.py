@@ -95,6 +95,13 @@ def _with_after(query: Query, args: PageArgs, sort: Sort) -> Query:
     )
 
 
+def both(query: Query, scope: Query | None) -> Query:
+    """``query`` restricted to ``scope`` (a caller's row filter); either may be empty."""
+    if not scope:
+        return query
+    return {"$and": [query, scope]} if query else scope
+
+
 def _page(model: type[D], docs: list[D], args: PageArgs, sort: Sort, count: Any) -> Page[D]:
     items = docs[: args.first]
     return Page(items, len(docs) > args.first, [encode_cursor(d, sort) for d in items], count)

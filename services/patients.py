@@ -10,7 +10,7 @@ from bson import ObjectId
 from models.patients import Patient, fold, name_tokens
 from models.staff import Doctor
 from services import common
-from services.pagination import ASC, Page, PageArgs, Query, Sort, paginate
+from services.pagination import ASC, Page, PageArgs, Query, Sort, both, paginate
 from services.validation import build, merged, require
 
 NAME_ORDER: Sort = (("last_name", ASC), ("first_name", ASC), ("_id", ASC))
@@ -24,8 +24,11 @@ def search_filter(search: str | None) -> Query:
     return {"search_tokens": {"$all": words}} if words else {}
 
 
-async def list_patients(search: str | None, args: PageArgs) -> Page[Patient]:
-    return await paginate(Patient, search_filter(search), NAME_ORDER, args)
+async def list_patients(
+    search: str | None, args: PageArgs, scope: Query | None = None
+) -> Page[Patient]:
+    """``scope`` is the caller's row filter from the access policy."""
+    return await paginate(Patient, both(search_filter(search), scope), NAME_ORDER, args)
 
 
 async def get_patient(id: ObjectId) -> Patient:

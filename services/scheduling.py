@@ -19,7 +19,7 @@ from models.equipment import EquipmentStatus, MedicalEquipment
 from models.patients import Patient
 from models.scheduling import Appointment, AppointmentStatus, Cancellation, Reschedule
 from models.staff import Doctor
-from services import common
+from services import care, common
 from services.pagination import ASC, Page, PageArgs, Query, Sort, paginate
 from services.validation import build, require
 
@@ -95,7 +95,9 @@ async def schedule_appointment(data: Mapping[str, Any]) -> Appointment:
         )
     _check_times(appointment.start_at, appointment.end_at, utcnow())
     appointment.status = AppointmentStatus.SCHEDULED
-    return await common.insert(appointment, "appointment")
+    await common.insert(appointment, "appointment")
+    await care.record(appointment.patient_id, doctor.id, doctor.department_id)  # type: ignore[arg-type]
+    return appointment
 
 
 async def _compare_and_set(

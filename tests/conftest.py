@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from bson import ObjectId
 
 import db
 
@@ -31,8 +32,14 @@ async def database() -> AsyncIterator[Any]:
 TEST_REDIS_URL = os.environ.get("SHMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One signing key for the whole run: generating RSA keys per test would be slow."""
+    return tmp_path_factory.mktemp("state")
+
+
 @pytest.fixture
-def settings() -> Any:
+def settings(state_dir: Any) -> Any:
     from config import Settings
 
     return Settings(
@@ -40,17 +47,21 @@ def settings() -> Any:
         mongodb_db=f"shms_test_{uuid.uuid4().hex[:12]}",
         redis_url=TEST_REDIS_URL,
         shms_seed_demo=False,
+        shms_state_dir=str(state_dir),
     )
 
 
 class GraphQLClient:
-    """Posts GraphQL documents to the app over HTTP, as a front end would."""
+    """Posts GraphQL documents to the app over HTTP, as a front end would, with a token."""
 
-    def __init__(self, http: Any) -> None:
+    def __init__(self, http: Any, token: str | None = None) -> None:
         self.http = http
+        self.headers = {"authorization": f"Bearer {token}"} if token else {}
 
     async def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables})
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=self.headers
+        )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -92,6 +103,40 @@ async def http(app: Any) -> AsyncIterator[Any]:
         yield client
 
 
+# The staff member the domain tests act as: every role but patient, and the treating clinician
+# of every patient the factories make (tests/factories.py), so domain rules can be exercised
+# without each test arranging a care relationship. Access control has its own tests.
+TEST_CLINICIAN = ObjectId("0000000000000000000000c1")
+TEST_DEPARTMENT = ObjectId("0000000000000000000000d1")
+EVERY_STAFF_ROLE = [
+    "admin", "doctor", "nurse", "admin_staff", "billing", "analyst", "service", "compliance"
+]  # fmt: skip
+
+
+def token_for(app: Any, **claims: Any) -> str:
+    """A token the app accepts, with the given claims (``roles``, ``sid``, ``pid``, ...)."""
+    full = {"sub": f"test:{uuid.uuid4().hex[:8]}", **claims}
+    token: str = app.state.tokens.issue(full, 600)
+    return token
+
+
 @pytest.fixture
-def gql(http: Any) -> GraphQLClient:
-    return GraphQLClient(http)
+def gql(app: Any, http: Any) -> GraphQLClient:
+    token = token_for(
+        app,
+        sub="test:staff",
+        roles=EVERY_STAFF_ROLE,
+        sid=str(TEST_CLINICIAN),
+        did=str(TEST_DEPARTMENT),
+    )
+    return GraphQLClient(http, token)
+
+
+@pytest.fixture
+def client_as(app: Any, http: Any) -> Any:
+    """``client_as(roles=[...], pid=..., sid=..., did=...)``: a GraphQL client for that caller."""
+
+    def make(**claims: Any) -> GraphQLClient:
+        return GraphQLClient(http, token_for(app, **claims))
+
+    return make

@@ -18,6 +18,7 @@ from models import (
     TreatmentPlan,
 )
 from models.clinical import Diagnosis, Route
+from tests.conftest import TEST_CLINICIAN
 
 _seq = itertools.count(1)
 FUTURE = datetime(2031, 3, 3, 9, 0, tzinfo=UTC)
@@ -55,7 +56,12 @@ async def nurse(dept: Department | None = None, **fields: Any) -> Nurse:
 
 async def patient(**fields: Any) -> Patient:
     i = n()
-    base = {"first_name": "Pat", "last_name": f"Patient{i}", "date_of_birth": date(1980, 1, 1)}
+    base = {
+        "first_name": "Pat",
+        "last_name": f"Patient{i}",
+        "date_of_birth": date(1980, 1, 1),
+        "care_team": [TEST_CLINICIAN],  # the domain tests' caller treats factory patients
+    }
     doc = Patient(**{**base, **fields})
     doc.refresh_search_tokens()
     return await doc.insert()

@@ -31,7 +31,7 @@ async def test_unexpected_exception_is_masked_as_internal(
 
 
 async def test_request_id_header_is_echoed_into_internal_errors(
-    http: Any, monkeypatch: pytest.MonkeyPatch
+    gql: Any, http: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def explode(*args: Any) -> None:
         raise KeyError("x")
@@ -40,7 +40,7 @@ async def test_request_id_header_is_echoed_into_internal_errors(
     response = await http.post(
         "/graphql",
         json={"query": "{ patients { nodes { id } } }"},
-        headers={"x-request-id": "trace-42"},
+        headers={"x-request-id": "trace-42", **gql.headers},
     )
     assert response.json()["errors"][0]["extensions"]["requestId"] == "trace-42"
 

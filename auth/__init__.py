@@ -1,0 +1,1 @@
+"""Authentication (tokens, accounts), authorisation (one policy table) and the audit trail."""

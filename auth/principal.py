@@ -1,0 +1,32 @@
+"""Who is asking: built once per request from a verified token and the account it names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bson import ObjectId
+
+from auth.roles import Role
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller.
+
+    ``subject`` is the token's ``sub`` (an account id, or a client id for service clients).
+    The linked record ids say whose data is "their own" (patients) or which department and
+    staff record they act as (staff). ``glass`` holds patients opened by break-the-glass.
+    """
+
+    subject: str
+    roles: frozenset[Role]
+    patient_id: ObjectId | None = None
+    staff_id: ObjectId | None = None
+    department_id: ObjectId | None = None
+    client_id: str | None = None
+    token_id: str | None = None
+    expires_at: int | None = None
+    glass: dict[ObjectId, str] = field(default_factory=dict)  # patient id -> emergency reason
+
+    def has(self, *roles: Role) -> bool:
+        return bool(self.roles.intersection(roles))

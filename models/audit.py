@@ -1,0 +1,159 @@
+"""The audit trail: who saw or changed whose data, when, and what the policy withheld or denied.
+
+HIPAA's audit controls ask for a record that cannot be quietly rewritten, so ``AuditEvent`` is
+append-only in code: ``insert``/``create``/``insert_one``/``insert_many`` work, and every
+update or delete path Beanie offers raises ``AppendOnlyError`` before reaching the driver:
+
+- on an event: ``save``, ``save_changes``, ``replace``, ``update``, ``set``, ``inc``,
+  ``current_date``, ``delete``;
+- on the class: ``update_all``, ``replace_many``, ``delete_all``, ``bulk_writer``;
+- on ``find``/``find_one``/``find_all``/``get`` queries: ``update``, ``update_one``,
+  ``update_many``, ``upsert``, ``set``, ``inc``, ``current_date``, ``delete``,
+  ``delete_one``, ``delete_many``, ``replace_one``, and pipelines with ``$out``/``$merge``.
+
+What code cannot stop: ``get_motor_collection()`` (the raw driver collection, which reads need),
+a ``BulkWriter`` built by hand, and anyone holding other database credentials. In production
+the application must therefore connect as a user that cannot update or remove audit events:
+
+    // Privileges add up: a privilege on the whole database ({db: "shms", collection: ""})
+    // would grant update/remove on audit_events again, so list domain collections one by one.
+    db.getSiblingDB("shms").createRole({
+      role: "shmsAuditAppendOnly",
+      privileges: [{
+        resource: {db: "shms", collection: "audit_events"},
+        actions: ["find", "insert", "listIndexes", "createIndex"],
+      }],
+      roles: [],
+    });
+    db.getSiblingDB("shms").createRole({
+      role: "shmsApp",
+      privileges: [
+        {resource: {db: "shms", collection: "patients"},
+         actions: ["find", "insert", "update", "remove", "listIndexes", "createIndex"]},
+        // ... the same for each domain collection, never for audit_events ...
+      ],
+      roles: ["shmsAuditAppendOnly"],
+    });
+
+``createIndex`` is there because ``init_beanie`` creates the declared indexes at start; a TTL
+index could expire events, so hardened deployments create indexes with a deploy user and start
+the app with ``skip_indexes``. Retention (no TTL: events are kept for the legal period) and
+any archival run under a separate operator role, never the application's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, NoReturn
+
+import pymongo
+from beanie import Document
+from beanie.odm.queries.find import FindMany, FindOne
+from pydantic import AfterValidator, Field
+
+from models.base import Ref, UtcDatetime, utcnow
+
+
+class AppendOnlyError(PermissionError):
+    """An attempt to change or remove an audit event: a bug to fix, never a case to handle."""
+
+
+class AuditAction(StrEnum):
+    READ = "read"
+    CREATE = "create"
+    UPDATE = "update"  # status changes and cancellations too; `operation` names which
+    DELETE = "delete"  # GDPR erasure included
+    BREAK_GLASS = "break_glass"  # opening a record in an emergency, outside the usual policy
+
+
+class AuditOutcome(StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"
+
+
+def _refused(operation: str) -> Any:
+    """A stand-in for a Beanie write method; works called on the class or on an instance."""
+
+    def refuse(*args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError(f"Audit events are append-only: {operation} is refused")
+
+    refuse.__name__ = refuse.__qualname__ = operation
+    return refuse
+
+
+_QUERY_WRITES = (
+    "update", "update_one", "update_many", "upsert", "set", "inc", "current_date",
+    "delete", "delete_one", "delete_many", "replace_one",
+)  # fmt: skip
+
+
+class _ReadOnlyFindOne(FindOne[Any]):
+    """``find_one``/``get`` queries over audit events: reading only."""
+
+
+class _ReadOnlyFindMany(FindMany[Any]):
+    """``find``/``find_all`` queries over audit events: reading only."""
+
+    def aggregate(self, aggregation_pipeline: list[Any], *args: Any, **kwargs: Any) -> Any:
+        # $out and $merge write their result into a collection, possibly this one.
+        if any(set(stage) & {"$out", "$merge"} for stage in aggregation_pipeline):
+            _refused("aggregate with $out/$merge")()
+        return super().aggregate(aggregation_pipeline, *args, **kwargs)
+
+
+for _query in (_ReadOnlyFindOne, _ReadOnlyFindMany):
+    for _name in _QUERY_WRITES:
+        setattr(_query, _name, _refused(f"{_name} on a query"))
+
+
+def _to_millis(value: datetime) -> datetime:
+    # MongoDB keeps milliseconds; equal in memory and stored keeps keyset cursors exact.
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+Instant = Annotated[UtcDatetime, AfterValidator(_to_millis)]
+
+
+class AuditEvent(Document):
+    """One access to (or refusal of) one record; never changed once inserted."""
+
+    at: Instant = Field(default_factory=utcnow)
+    actor_subject: str = Field(description="The principal's token subject; 'anonymous' if none.")
+    actor_roles: list[str] = Field(default_factory=list)
+    action: AuditAction
+    outcome: AuditOutcome = AuditOutcome.ALLOWED
+    entity: str = Field(description="The GraphQL type of the record, e.g. 'Patient'.")
+    entity_id: Ref | None = None
+    patient_id: Ref | None = Field(default=None, description="Whose health data this is.")
+    fields: list[str] = Field(default_factory=list, description="Fields returned or written.")
+    withheld: list[str] = Field(default_factory=list, description="Asked for, withheld by policy.")
+    reason: str | None = Field(default=None, description="Break-the-glass or denial reason.")
+    break_glass: bool = False
+    request_id: str
+    client_address: str | None = None
+    operation: str | None = Field(default=None, description="GraphQL operation or mutation.")
+
+    _find_one_query_class: ClassVar[type] = _ReadOnlyFindOne
+    _find_many_query_class: ClassVar[type] = _ReadOnlyFindMany
+
+    save = _refused("save")
+    save_changes = _refused("save_changes")
+    replace = _refused("replace")
+    update = _refused("update")
+    set = _refused("set")
+    inc = _refused("inc")
+    current_date = _refused("current_date")
+    delete = _refused("delete")
+    update_all = _refused("update_all")
+    replace_many = _refused("replace_many")
+    delete_all = _refused("delete_all")
+    bulk_writer = _refused("bulk_writer")
+
+    class Settings:
+        name = "audit_events"
+        indexes = [
+            pymongo.IndexModel([("patient_id", 1), ("at", -1), ("_id", -1)]),
+            pymongo.IndexModel([("actor_subject", 1), ("at", -1), ("_id", -1)]),
+            pymongo.IndexModel([("at", -1), ("_id", -1)]),
+        ]

@@ -1,0 +1,136 @@
+"""``viewer`` (who am I, what may I do) and ``breakTheGlass``, both from the policy table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from auth.policy import (
+    FIELDS,
+    READ,
+    ROW,
+    WRITE,
+    WRITE_FIELDS,
+    Access,
+    Action,
+    Rel,
+    best,
+)
+from auth.policy import EntityKind as K
+from models.audit import AuditAction
+from schema.access import AccessGrant, EntityKind, FieldPermission, Permissions, Role
+from schema.common import oid, ref_id, view
+from schema.context import Info
+from services import grants
+
+LOADER = {
+    K.PATIENT: "patient_by_id",
+    K.APPOINTMENT: "appointment_by_id",
+    K.TREATMENT_PLAN: "treatment_plan_by_id",
+    K.TREATMENT: "treatment_by_id",
+    K.PRESCRIPTION: "prescription_by_id",
+    K.BILLING_ACCOUNT: "billing_account_by_id",
+    K.DEPARTMENT: "department_by_id",
+    K.DOCTOR: "doctor_by_id",
+    K.NURSE: "nurse_by_id",
+    K.ADMIN_STAFF: "admin_staff_by_id",
+    K.EQUIPMENT: "equipment_by_id",
+}
+
+
+async def permissions(info: Info, entity: K, id: strawberry.ID | None) -> Permissions:
+    access = info.context.access
+    roles = access.principal.roles
+    rels: frozenset[Rel] = frozenset({Rel.ANY})
+    if id is not None and entity in LOADER:
+        row: Any = await getattr(info.context.loaders, LOADER[entity]).load(oid(id))
+        if row is not None:
+            rels = await access.relations(entity, row)
+    elif entity == K.PATIENT and access.principal.patient_id is not None:
+        rels = frozenset({Rel.ANY})
+    read = READ.get(entity, {})
+    visible = best(read.get(ROW, {}), roles, rels) != Access.NONE
+    fields = [
+        FieldPermission(name=name, access=best(rules, roles, rels) if visible else Access.NONE)
+        for group, rules in read.items()
+        if group != ROW
+        for name in FIELDS.get(entity, {}).get(group, ())
+    ]
+    actions = sorted(
+        action
+        for action, rules in WRITE.get(entity, {}).items()
+        if best(rules, roles, rels) != Access.NONE
+    )
+    if entity == K.PATIENT:
+        actions += [
+            f"{Action.UPDATE.value}:{group}"
+            for group, (_, rules) in WRITE_FIELDS.items()
+            if best(rules, roles, rels) != Access.NONE
+        ]
+    return Permissions(entity=entity, id=id, visible=visible, actions=actions, fields=fields)
+
+
+@strawberry.type(description="The signed-in caller, and what the policy lets them do.")
+class Viewer:
+    subject: str
+    roles: list[Role]
+    patient_id: strawberry.ID | None
+    staff_id: strawberry.ID | None
+    department_id: strawberry.ID | None
+
+    @strawberry.field(description="Open break-the-glass grants: patient id and reason.")
+    async def emergency_access(self, info: Info) -> list[AccessGrant]:
+        subject = info.context.access.principal.subject
+        return [view(AccessGrant, g) for g in await grants.live(subject)]
+
+    @strawberry.field(description="Actions and fields the viewer may use on a kind or a record.")
+    async def permissions(
+        self, info: Info, entity: EntityKind, id: strawberry.ID | None = None
+    ) -> Permissions:
+        return await permissions(info, entity, id)
+
+
+@strawberry.type
+class AccessQuery:
+    @strawberry.field(description="Who I am and what I may do; requires a token.")
+    def viewer(self, info: Info) -> Viewer:
+        p = info.context.access.principal
+        return Viewer(
+            subject=p.subject,
+            roles=sorted(p.roles),
+            patient_id=ref_id(p.patient_id),
+            staff_id=ref_id(p.staff_id),
+            department_id=ref_id(p.department_id),
+        )
+
+
+@strawberry.type
+class AccessMutation:
+    @strawberry.mutation(
+        description="Emergency access to a patient without a care relationship: time-boxed, "
+        "audited, and every access under it is flagged."
+    )
+    async def break_the_glass(
+        self, info: Info, patient_id: strawberry.ID, reason: str
+    ) -> AccessGrant:
+        access = info.context.access
+        await access.require(K.PATIENT, Action.BREAK_GLASS)
+        principal = access.principal
+        grant = await grants.open_grant(
+            principal.subject,
+            oid(patient_id, "patientId"),
+            reason,
+            info.context.settings.shms_break_glass_minutes,
+        )
+        principal.glass[grant.patient_id] = grant.reason
+        access.forget(K.PATIENT, grant.patient_id)
+        info.context.audit.write(
+            K.PATIENT.value,
+            grant.patient_id,
+            grant.patient_id,
+            AuditAction.BREAK_GLASS,
+            ["emergencyAccess"],
+            grant.reason,
+        )
+        return view(AccessGrant, grant)

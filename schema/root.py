@@ -1,0 +1,70 @@
+"""Builds the one GraphQL schema from every domain's root fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from resolvers.access import AccessMutation, AccessQuery
+from resolvers.audit import AuditQuery
+from resolvers.billing import BillingMutation, BillingQuery
+from resolvers.clinical import ClinicalMutation, ClinicalQuery
+from resolvers.departments import DepartmentMutation, DepartmentQuery
+from resolvers.equipment import EquipmentMutation, EquipmentQuery
+from resolvers.patients import PatientMutation, PatientQuery
+from resolvers.scheduling import SchedulingMutation, SchedulingQuery
+from resolvers.staff import StaffMutation, StaffQuery
+from schema.common import SCALARS
+from schema.errors import ErrorCodes
+from schema.extensions import AuditFlush
+from schema.staff import AdminStaff, Doctor, Nurse
+
+DOMAIN_QUERIES = (
+    AccessQuery,
+    PatientQuery,
+    DepartmentQuery,
+    StaffQuery,
+    SchedulingQuery,
+    ClinicalQuery,
+    EquipmentQuery,
+    BillingQuery,
+    AuditQuery,
+)
+DOMAIN_MUTATIONS = (
+    AccessMutation,
+    PatientMutation,
+    DepartmentMutation,
+    StaffMutation,
+    SchedulingMutation,
+    ClinicalMutation,
+    EquipmentMutation,
+    BillingMutation,
+)
+Query = merge_types("Query", DOMAIN_QUERIES)
+Mutation = merge_types("Mutation", DOMAIN_MUTATIONS)
+
+
+class ShmsSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Logging happens in ErrorCodes, which knows expected errors from unexpected ones."""
+
+
+def build_schema(**options: Any) -> ShmsSchema:
+    return ShmsSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Doctor, Nurse, AdminStaff],
+        extensions=[ErrorCodes, AuditFlush],
+        config=StrawberryConfig(scalar_map=SCALARS),
+        **options,
+    )
+
+
+schema = build_schema()

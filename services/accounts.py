@@ -1,0 +1,253 @@
+"""Accounts and service clients, and the three ways to sign in (password, client, refresh).
+
+Each sign-in returns a ``Grant``: the claims an access token should carry about its subject
+(``sub``, ``roles`` and the linked record ids) plus, for people, a new refresh token. The token
+service adds the registered claims (iss, aud, exp, ...) when it signs. Failures raise
+``UNAUTHENTICATED`` with a ``reason`` the OAuth endpoint maps onto RFC 6749 error codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from bson import ObjectId
+
+from auth import passwords
+from auth.roles import Role
+from errors import BadUserInput, Unauthenticated
+from models.accounts import Account, RefreshToken, ServiceClient
+from models.base import Entity, utcnow
+from models.departments import Department
+from models.patients import Patient
+from models.staff import AdminStaff, Doctor, Nurse
+from services.common import ensure_exists, insert
+from services.validation import build, require
+
+MIN_PASSWORD_LENGTH = 8
+_STAFF_RECORDS: dict[Role, type[Doctor] | type[Nurse] | type[AdminStaff]] = {
+    Role.DOCTOR: Doctor,
+    Role.NURSE: Nurse,
+    Role.ADMIN_STAFF: AdminStaff,
+    Role.BILLING: AdminStaff,
+}
+"""Which collection a staff role's ``staff_id`` points into."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A successful sign-in: the subject's claims and, for accounts, the next refresh token."""
+
+    claims: dict[str, Any]
+    refresh_token: str | None = None
+
+
+def account_claims(account: Account) -> dict[str, Any]:
+    claims: dict[str, Any] = {"sub": str(account.id), "roles": [r.value for r in account.roles]}
+    for claim, value in (
+        ("pid", account.patient_id),
+        ("sid", account.staff_id),
+        ("did", account.department_id),
+    ):
+        if value is not None:
+            claims[claim] = str(value)
+    return claims
+
+
+def client_claims(client: ServiceClient) -> dict[str, Any]:
+    return {
+        "sub": f"client:{client.client_id}",
+        "client_id": client.client_id,
+        "roles": [r.value for r in client.roles],
+    }
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _check_password(password: str) -> None:
+    require(
+        len(password) >= MIN_PASSWORD_LENGTH, "password", f"is shorter than {MIN_PASSWORD_LENGTH}"
+    )
+    require(len(password) <= passwords.MAX_PASSWORD_LENGTH, "password", "is too long")
+
+
+async def _staff_record(roles: Iterable[Role], staff_id: ObjectId) -> Entity:
+    """The staff record ``staff_id`` names, looked up where the account's roles say it is."""
+    wanted = {_STAFF_RECORDS[r] for r in roles if r in _STAFF_RECORDS}
+    for model in wanted or set(_STAFF_RECORDS.values()):
+        found = await model.get(staff_id)
+        if found is not None:
+            return found
+    raise BadUserInput(f"staffId: no staff record {staff_id}", {"staffId": "no such staff record"})
+
+
+async def create_account(
+    username: str,
+    password: str | None,
+    roles: Iterable[Role],
+    *,
+    patient_id: ObjectId | None = None,
+    staff_id: ObjectId | None = None,
+    department_id: ObjectId | None = None,
+    display_name: str | None = None,
+    idp_subject: str | None = None,
+    hasher: PasswordHasher | None = None,
+) -> Account:
+    """Create an account; a staff account without a department takes its staff record's.
+
+    ``password`` may be ``None`` only for accounts that sign in through the external IdP.
+    Raises ``BAD_USER_INPUT`` for invalid input, ``CONFLICT`` for a taken username.
+    """
+    role_list = list(dict.fromkeys(Role(r) for r in roles))
+    if password is None:
+        require(idp_subject is not None, "password", "is required")
+    else:
+        _check_password(password)
+    if Role.PATIENT in role_list:
+        require(patient_id is not None, "patientId", "is required for a patient account")
+    if staff_id is not None:
+        record = await _staff_record(role_list, staff_id)
+        department_id = department_id or getattr(record, "department_id", None)
+    else:
+        clinician = bool(set(role_list) & {Role.DOCTOR, Role.NURSE})
+        require(not clinician, "staffId", "is required for a clinician account")
+    await ensure_exists(Patient, patient_id, "patientId", "patient")
+    await ensure_exists(Department, department_id, "departmentId", "department")
+    password_hash = (
+        None
+        if password is None
+        else await asyncio.to_thread(passwords.hash_password, password, hasher)
+    )
+    account = build(
+        Account,
+        {
+            "username": username,
+            "password_hash": password_hash,
+            "roles": role_list,
+            "display_name": display_name,
+            "patient_id": patient_id,
+            "staff_id": staff_id,
+            "department_id": department_id,
+            "idp_subject": idp_subject,
+        },
+    )
+    return await insert(account, "account")
+
+
+async def create_service_client(
+    client_id: str,
+    roles: Iterable[Role],
+    name: str,
+    secret: str | None = None,
+    *,
+    hasher: PasswordHasher | None = None,
+) -> tuple[ServiceClient, str]:
+    """Register a machine client; returns it with its secret, which is shown only this once."""
+    secret = secret or secrets.token_urlsafe(32)
+    _check_password(secret)
+    client = build(
+        ServiceClient,
+        {
+            "client_id": client_id,
+            "secret_hash": await asyncio.to_thread(passwords.hash_password, secret, hasher),
+            "roles": list(dict.fromkeys(Role(r) for r in roles)),
+            "name": name,
+        },
+    )
+    return await insert(client, "service client"), secret
+
+
+async def _new_refresh_token(account_id: ObjectId, family_id: str, ttl: int) -> str:
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    await RefreshToken(
+        token_hash=_token_hash(token),
+        account_id=account_id,
+        family_id=family_id,
+        expires_at=now + timedelta(seconds=ttl),
+        created_at=now,
+        updated_at=now,
+    ).insert()
+    return token
+
+
+async def _upgrade_hash(account: Account, password: str) -> None:
+    """Re-hash with today's parameters; compare-and-set so a concurrent change wins."""
+    new_hash = await asyncio.to_thread(passwords.hash_password, password)
+    await Account.get_motor_collection().update_one(
+        {"_id": account.id, "password_hash": account.password_hash},
+        {"$set": {"password_hash": new_hash, "updated_at": utcnow()}},
+    )
+
+
+async def sign_in_with_password(username: str, password: str, *, refresh_ttl: int) -> Grant:
+    """Check a username and password; wrong, unknown and inactive all look the same."""
+    account = await Account.find_one({"username": username.strip().lower()})
+    stored = account.password_hash if account is not None else None
+    if stored is None:
+        await asyncio.to_thread(passwords.burn_time, password)
+        ok = False
+    else:
+        ok = await asyncio.to_thread(passwords.verify, stored, password)
+    if not ok or account is None or not account.active:
+        raise Unauthenticated("Invalid username or password", reason="invalid_credentials")
+    assert account.id is not None and stored is not None
+    if passwords.needs_rehash(stored):
+        await _upgrade_hash(account, password)
+    token = await _new_refresh_token(account.id, secrets.token_urlsafe(16), refresh_ttl)
+    return Grant(account_claims(account), token)
+
+
+async def sign_in_with_client_credentials(client_id: str, secret: str) -> Grant:
+    client = await ServiceClient.find_one({"client_id": client_id})
+    if client is None:
+        await asyncio.to_thread(passwords.burn_time, secret)
+        ok = False
+    else:
+        ok = await asyncio.to_thread(passwords.verify, client.secret_hash, secret)
+    if not ok or client is None or not client.active:
+        raise Unauthenticated("Client authentication failed", reason="invalid_client")
+    return Grant(client_claims(client))
+
+
+async def revoke_family(family_id: str) -> None:
+    await RefreshToken.get_motor_collection().update_many(
+        {"family_id": family_id}, {"$set": {"revoked": True, "updated_at": utcnow()}}
+    )
+
+
+async def refresh(token: str, *, refresh_ttl: int) -> Grant:
+    """Trade a refresh token for a new grant; each token works once.
+
+    Marking the token used is a single compare-and-set, so two concurrent uses cannot both
+    win; the loser (or any later replay) is treated as theft and revokes the whole family.
+    """
+    stored = await RefreshToken.find_one({"token_hash": _token_hash(token)})
+    if stored is None:
+        raise Unauthenticated("Invalid refresh token", reason="invalid_refresh_token")
+    if stored.revoked:
+        raise Unauthenticated("Invalid refresh token", reason="revoked_refresh_token")
+    now = utcnow()
+    if stored.expires_at <= now:
+        raise Unauthenticated("Invalid refresh token", reason="expired_refresh_token")
+    claimed = await RefreshToken.get_motor_collection().update_one(
+        {"_id": stored.id, "used_at": None, "revoked": False},
+        {"$set": {"used_at": now, "updated_at": now}},
+    )
+    if claimed.modified_count == 0:
+        await revoke_family(stored.family_id)
+        raise Unauthenticated("Invalid refresh token", reason="refresh_token_reuse")
+    account = await Account.get(stored.account_id)
+    if account is None or not account.active or account.id is None:
+        await revoke_family(stored.family_id)
+        raise Unauthenticated("Invalid refresh token", reason="inactive_account")
+    new_token = await _new_refresh_token(account.id, stored.family_id, refresh_ttl)
+    return Grant(account_claims(account), new_token)
