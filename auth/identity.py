@@ -18,7 +18,12 @@ from services import grants
 
 log = logging.getLogger(__name__)
 
-STAFF_MODEL = {Role.DOCTOR: Doctor, Role.NURSE: Nurse, Role.ADMIN_STAFF: AdminStaff}
+STAFF_MODEL = {
+    Role.DOCTOR: Doctor,
+    Role.NURSE: Nurse,
+    Role.ADMIN_STAFF: AdminStaff,
+    Role.BILLING: AdminStaff,
+}
 
 
 def bearer(authorization: str | None) -> str | None:
