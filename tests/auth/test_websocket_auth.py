@@ -33,6 +33,6 @@ def test_connection_init_without_a_valid_token_is_closed(settings: Any, payload:
 
 def test_connection_init_with_a_token_is_acknowledged(settings: Any) -> None:
     with TestClient(create_app(settings)) as client:
-        token = token_for(client.app, roles=["admin"])  # type: ignore[arg-type]
+        token = token_for(client.app, roles=["admin"])
         assert _init(client, {"Authorization": f"Bearer {token}"}) == {"type": "connection_ack"}
         assert _init(client, {"token": token}) == {"type": "connection_ack"}
