@@ -13,6 +13,7 @@ from auth.principal import Principal
 from auth.roles import CLINICIANS, Role
 from config import Settings
 from errors import Unauthenticated
+from models.accounts import Account
 from models.staff import AdminStaff, Doctor, Nurse
 from services import grants
 
@@ -53,6 +54,21 @@ def _roles(claims: Mapping[str, Any], settings: Settings) -> frozenset[Role]:
     return frozenset(Role(r) for r in raw if isinstance(r, str) and r in known)
 
 
+async def _with_account(claims: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An external IdP knows its users, not our records: an ``Account`` whose ``idp_subject``
+    is the token's ``sub`` supplies the roles and linked records (authoritative over claims)."""
+    account = await Account.find_one({"idp_subject": str(claims["sub"])})
+    if account is None or not account.active:
+        return claims
+    return {
+        **claims,
+        "roles": [r.value for r in account.roles],
+        "pid": account.patient_id,
+        "sid": account.staff_id,
+        "did": account.department_id,
+    }
+
+
 async def principal_from_claims(claims: Mapping[str, Any], settings: Settings) -> Principal:
     """Build the caller from verified claims; linked records come from the token itself.
 
@@ -60,6 +76,8 @@ async def principal_from_claims(claims: Mapping[str, Any], settings: Settings) -
     it is then read from their record. Clinicians' live break-the-glass grants are loaded here
     so every check in the request sees them.
     """
+    if settings.shms_oidc_jwks_url:
+        claims = await _with_account(claims)
     roles = _roles(claims, settings)
     if not roles:
         raise Unauthenticated("The token grants no SHMS role", reason="no_role")
