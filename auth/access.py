@@ -285,6 +285,13 @@ class AccessControl:
 
     # -- writing -----------------------------------------------------------------------------
 
+    def require_role(self, entity: EntityKind, action: Action) -> None:
+        """Refuse before any lookup when no role of the caller could ever do ``action``, so
+        answers to callers without the right cannot tell existing records from unknown ids."""
+        if not relations_for(WRITE.get(entity, {}).get(action, {}), self.principal.roles):
+            self.audit.denied(entity.value, None, None, audit_action(action), "no role grants it")
+            raise Forbidden(f"Not allowed to {action.value} {entity.value} records")
+
     async def require(
         self,
         entity: EntityKind,
@@ -298,6 +305,7 @@ class AccessControl:
         The relation is taken from ``row`` when the action targets an existing record, else
         from the ``patient`` it is about (a new plan needs a care relationship with them).
         """
+        self.require_role(entity, action)
         rules = WRITE.get(entity, {}).get(action, {})
         if row is not None:
             rels = await self.relations(entity, row)
@@ -327,6 +335,14 @@ class AccessControl:
             sorted(fields),
             self.principal.glass.get(patient_id) if patient_id else None,
         )
+
+    def require_patient_writer(self) -> None:
+        """Refuse before any lookup callers that may change no patient field at all."""
+        if not any(
+            relations_for(rules, self.principal.roles) for _, rules in WRITE_FIELDS.values()
+        ):
+            self.audit.denied(EntityKind.PATIENT.value, None, None, AuditAction.UPDATE, "no role")
+            raise Forbidden("Not allowed to change patient records")
 
     async def require_patient_update(self, patient: Patient, changes: Mapping[str, Any]) -> None:
         rels = frozenset(self._patient_rels(patient))

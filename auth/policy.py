@@ -256,7 +256,7 @@ READ: dict[EntityKind, dict[str, Rules]] = {
     EntityKind.ADMIN_STAFF: {ROW: each(STAFF_ROLES, grant(A)), "staffDetails": STAFF_DETAILS},
     EntityKind.EQUIPMENT: {
         ROW: each(
-            # Patients see the device their own appointment booked.
+            # Patients too: their appointments name the device they are booked on.
             (R.ADMIN, R.ADMIN_STAFF, R.BILLING, R.DOCTOR, R.NURSE, R.ANALYST, R.SERVICE, R.PATIENT),
             grant(A),
         )
@@ -280,8 +280,13 @@ class Action(StrEnum):
 
 
 ADMIN_ONLY: Rules = {R.ADMIN: grant(A)}
+# Booking makes the booked doctor part of the patient's care team, so a clinician may book only
+# for a patient they already treat (or, for nurses, one of their department): otherwise a
+# doctor could book themselves to open any chart. New patients are booked by the front desk.
 FRONT_DESK_OR_CLINICIAN: Rules = {
-    **each((R.ADMIN, R.ADMIN_STAFF, R.DOCTOR, R.NURSE), grant(A)),
+    **each((R.ADMIN, R.ADMIN_STAFF), grant(A)),
+    R.DOCTOR: grant(C),
+    R.NURSE: grant(C, D),
     R.PATIENT: grant(S),
 }
 
@@ -297,7 +302,7 @@ WRITE: dict[EntityKind, dict[str, Rules]] = {
         Action.CANCEL: FRONT_DESK_OR_CLINICIAN,
     },
     EntityKind.TREATMENT_PLAN: {
-        Action.CREATE: {R.DOCTOR: grant(C, D)},
+        Action.CREATE: {R.DOCTOR: grant(C)},
         Action.UPDATE: {R.DOCTOR: grant(C)},
         Action.RECORD_TREATMENT: {R.DOCTOR: grant(C), R.NURSE: grant(C, D)},
     },

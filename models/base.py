@@ -35,4 +35,5 @@ class Entity(Document):
     """Base of every collection: timestamps are set by the services on each write."""
 
     created_at: UtcDatetime = Field(default_factory=utcnow)
-    updated_at: UtcDatetime = Field(default_factory=utcnow)
+    # The same instant as created_at on a new document, not a second clock reading.
+    updated_at: UtcDatetime = Field(default_factory=lambda data: data["created_at"])

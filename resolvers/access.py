@@ -42,13 +42,11 @@ LOADER = {
 async def permissions(info: Info, entity: K, id: strawberry.ID | None) -> Permissions:
     access = info.context.access
     roles = access.principal.roles
-    rels: frozenset[Rel] = frozenset({Rel.ANY})
+    # Without an id: what the caller may do with at least some records of the kind.
+    rels: frozenset[Rel] = frozenset(Rel)
     if id is not None and entity in LOADER:
         row: Any = await getattr(info.context.loaders, LOADER[entity]).load(oid(id))
-        if row is not None:
-            rels = await access.relations(entity, row)
-    elif entity == K.PATIENT and access.principal.patient_id is not None:
-        rels = frozenset({Rel.ANY})
+        rels = frozenset({Rel.ANY}) if row is None else await access.relations(entity, row)
     read = READ.get(entity, {})
     visible = best(read.get(ROW, {}), roles, rels) != Access.NONE
     fields = [

@@ -89,6 +89,7 @@ class BillingMutation:
     async def update_insurance(
         self, info: Info, account_id: strawberry.ID, insurance: InsuranceInput | None
     ) -> BillingAccount:
+        info.context.access.require_role(K.BILLING_ACCOUNT, Action.UPDATE)
         account = await billing.get_billing_account(oid(account_id, "accountId"))
         await info.context.access.require(K.BILLING_ACCOUNT, Action.UPDATE, row=account)
         data = create_data(insurance) if insurance is not None else None

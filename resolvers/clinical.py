@@ -110,6 +110,7 @@ class ClinicalMutation:
     ) -> TreatmentPlan:
         data = create_data(input)
         access = info.context.access
+        access.require_role(K.TREATMENT_PLAN, Action.CREATE)
         await access.require(K.TREATMENT_PLAN, Action.CREATE, patient=await _patient(info, data))
         plan = await clinical.create_treatment_plan(data)
         access.wrote(K.TREATMENT_PLAN, plan, Action.CREATE, data)
@@ -121,6 +122,7 @@ class ClinicalMutation:
     ) -> TreatmentPlan:
         changes = update_data(input)
         access = info.context.access
+        access.require_role(K.TREATMENT_PLAN, Action.UPDATE)
         plan = await clinical.get_treatment_plan(oid(id))
         await access.require(K.TREATMENT_PLAN, Action.UPDATE, row=plan)
         updated = await clinical.update_treatment_plan(oid(id), changes)
@@ -133,6 +135,7 @@ class ClinicalMutation:
     ) -> Treatment:
         data = create_data(input)
         access = info.context.access
+        access.require_role(K.TREATMENT_PLAN, Action.RECORD_TREATMENT)
         plan = await clinical.get_treatment_plan(oid(plan_id, "planId"))
         await access.require(K.TREATMENT_PLAN, Action.RECORD_TREATMENT, row=plan)
         treatment = await clinical.record_treatment(oid(plan_id, "planId"), data)
@@ -143,6 +146,7 @@ class ClinicalMutation:
     async def create_prescription(self, info: Info, input: CreatePrescriptionInput) -> Prescription:
         data = create_data(input)
         access = info.context.access
+        access.require_role(K.PRESCRIPTION, Action.CREATE)
         await access.require(K.PRESCRIPTION, Action.CREATE, patient=await _patient(info, data))
         prescription = await clinical.create_prescription(data)
         access.wrote(K.PRESCRIPTION, prescription, Action.CREATE, data)
@@ -154,6 +158,7 @@ class ClinicalMutation:
     ) -> Prescription:
         changes = update_data(input)
         access = info.context.access
+        access.require_role(K.PRESCRIPTION, Action.UPDATE)
         prescription = await clinical.get_prescription(oid(id))
         await access.require(K.PRESCRIPTION, Action.UPDATE, row=prescription)
         changed = await clinical.update_prescription(oid(id), changes)
@@ -165,6 +170,7 @@ class ClinicalMutation:
         self, info: Info, id: strawberry.ID, status: PrescriptionStatus
     ) -> Prescription:
         access = info.context.access
+        access.require_role(K.PRESCRIPTION, Action.CHANGE_STATUS)
         prescription = await clinical.get_prescription(oid(id))
         await access.require(K.PRESCRIPTION, Action.CHANGE_STATUS, row=prescription)
         changed = await clinical.update_prescription_status(oid(id), status)

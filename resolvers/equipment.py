@@ -72,6 +72,7 @@ class EquipmentMutation:
         status: EquipmentStatus,
         reason: str | None = None,
     ) -> MedicalEquipment:
+        info.context.access.require_role(K.EQUIPMENT, Action.CHANGE_STATUS)
         device = await equipment.get_equipment(oid(id))
         await info.context.access.require(K.EQUIPMENT, Action.CHANGE_STATUS, row=device)
         changed = await equipment.update_equipment_status(oid(id), status, reason)

@@ -56,6 +56,7 @@ class PatientMutation:
     async def update_patient(
         self, info: Info, id: strawberry.ID, input: UpdatePatientInput
     ) -> Patient:
+        info.context.access.require_patient_writer()
         changes = update_data(input)
         patient = await patients.get_patient(oid(id))
         await info.context.access.require_patient_update(patient, changes)

@@ -49,7 +49,7 @@ class Department:
         info: Info,
         first: int | None = None,
         after: str | None = None,
-    ) -> Connection[Annotated[Doctor, strawberry.lazy("schema.staff")]]:
+    ) -> Connection[Annotated[Doctor, strawberry.lazy("schema.staff")]] | None:
         from schema.staff import Doctor
 
         key = (root.id, info.context.page(first, after), ())
@@ -62,7 +62,7 @@ class Department:
         info: Info,
         first: int | None = None,
         after: str | None = None,
-    ) -> Connection[Annotated[Nurse, strawberry.lazy("schema.staff")]]:
+    ) -> Connection[Annotated[Nurse, strawberry.lazy("schema.staff")]] | None:
         from schema.staff import Nurse
 
         key = (root.id, info.context.page(first, after), ())
@@ -75,7 +75,7 @@ class Department:
         info: Info,
         first: int | None = None,
         after: str | None = None,
-    ) -> Connection[Annotated[AdminStaff, strawberry.lazy("schema.staff")]]:
+    ) -> Connection[Annotated[AdminStaff, strawberry.lazy("schema.staff")]] | None:
         from schema.staff import AdminStaff
 
         key = (root.id, info.context.page(first, after), ())
@@ -90,7 +90,7 @@ class Department:
         first: int | None = None,
         after: str | None = None,
         status: Annotated[EquipmentStatus, strawberry.lazy("schema.equipment")] | None = None,
-    ) -> Connection[Annotated[MedicalEquipment, strawberry.lazy("schema.equipment")]]:
+    ) -> Connection[Annotated[MedicalEquipment, strawberry.lazy("schema.equipment")]] | None:
         from schema.equipment import MedicalEquipment
 
         filt = (("status", status.value),) if status else ()
