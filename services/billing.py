@@ -29,6 +29,7 @@ from models.patients import Patient
 from models.scheduling import Appointment
 from models.staff import Doctor
 from services import common
+from services.changes import changed
 from services.pagination import BY_ID, Page, PageArgs, Query, both, paginate
 from services.validation import build, field_path, require
 
@@ -77,6 +78,7 @@ async def open_billing_account(
         raise Conflict(
             f"Patient {patient_id} already has an account", fields=["patientId"]
         ) from None
+    await changed(account, "created")
     return account
 
 
@@ -220,6 +222,7 @@ async def add_charge(account_id: ObjectId, data: Mapping[str, Any]) -> BillingAc
         if source_id is not None and _charged(fresh, charge):
             raise _already_charged(source_id)
         raise Conflict(f"BillingAccount {account_id} changed meanwhile; retry")
+    await changed(updated, "charged")
     return updated
 
 
@@ -250,4 +253,5 @@ async def record_payment(account_id: ObjectId, data: Mapping[str, Any]) -> Billi
     )
     if updated is None:
         raise _exceeds(await _reread(account_id), payment.amount)
+    await changed(updated, "paid")
     return updated

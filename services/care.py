@@ -9,12 +9,17 @@ does not see the patient yet (the failure is closed, not open) and booking again
 from __future__ import annotations
 
 from bson import ObjectId
+from pymongo import ReturnDocument
 
 from models.patients import Patient
+from services.changes import changed
 
 
 async def record(patient_id: ObjectId, doctor_id: ObjectId, department_id: ObjectId) -> None:
-    await Patient.get_motor_collection().update_one(
+    raw = await Patient.get_motor_collection().find_one_and_update(
         {"_id": patient_id},
         {"$addToSet": {"care_team": doctor_id, "care_departments": department_id}},
+        return_document=ReturnDocument.AFTER,
     )
+    if raw is not None:  # cached copies must learn the new relationship too
+        await changed(Patient.model_validate(raw), "care_changed")

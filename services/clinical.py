@@ -24,6 +24,7 @@ from models.equipment import MedicalEquipment
 from models.patients import Patient
 from models.staff import Doctor, Nurse
 from services import care, common
+from services.changes import changed
 from services.pagination import BY_ID, Page, PageArgs, Query, both, paginate
 from services.validation import build, merged, require
 
@@ -193,4 +194,6 @@ async def update_prescription_status(id: ObjectId, status: PrescriptionStatus) -
     )
     if result.matched_count == 0:
         raise Conflict("The prescription changed meanwhile; read it again and retry")
-    return await get_prescription(id)
+    stored = await get_prescription(id)
+    await changed(stored, "status_changed")
+    return stored

@@ -11,6 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from errors import BadUserInput, Conflict, NotFound
 from models.base import Entity
+from services.changes import changed
 from services.validation import camel, merged
 
 E = TypeVar("E", bound=Entity)
@@ -46,11 +47,16 @@ async def insert(doc: E, entity: str) -> E:
         await doc.insert()
     except DuplicateKeyError as exc:
         raise _conflict(exc, entity) from None
+    await changed(doc, "created")
     return doc
 
 
 async def update(
-    doc: E, changes: Mapping[str, Any], entity: str, expected: Mapping[str, Any] | None = None
+    doc: E,
+    changes: Mapping[str, Any],
+    entity: str,
+    expected: Mapping[str, Any] | None = None,
+    change: str = "updated",
 ) -> E:
     """Validate ``changes`` against the whole document, then ``$set`` only those fields.
 
@@ -75,4 +81,5 @@ async def update(
         if expected and await type(doc).find({"_id": doc.id}).count():
             raise Conflict(f"The {entity} changed meanwhile; read it again and retry")
         raise NotFound(entity, str(doc.id))
+    await changed(candidate, change)
     return candidate

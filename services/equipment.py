@@ -29,6 +29,7 @@ from models.equipment import (
     MedicalEquipment,
 )
 from services import common
+from services.changes import changed
 from services.pagination import BY_ID, Page, PageArgs, Query, paginate
 from services.validation import build
 
@@ -122,6 +123,7 @@ async def update_equipment_status(
     )
     if updated is None:
         raise await _lost_race(id, f"changing its status from {current.value}")
+    await changed(updated, "status_changed")
     return updated
 
 
@@ -161,4 +163,5 @@ async def allocate_equipment(
     )
     if updated is None:
         raise await _lost_race(id, "moving it")
+    await changed(updated, "allocated")
     return updated

@@ -20,6 +20,7 @@ from models.patients import Patient
 from models.scheduling import Appointment, AppointmentStatus, Cancellation, Reschedule
 from models.staff import Doctor
 from services import care, common
+from services.changes import changed
 from services.pagination import ASC, Page, PageArgs, Query, Sort, paginate
 from services.validation import build, require
 
@@ -101,7 +102,11 @@ async def schedule_appointment(data: Mapping[str, Any]) -> Appointment:
 
 
 async def _compare_and_set(
-    appointment: Appointment, expected: Query, changes: Query, push: Query | None = None
+    appointment: Appointment,
+    expected: Query,
+    changes: Query,
+    change: str,
+    push: Query | None = None,
 ) -> Appointment:
     """Apply ``changes`` only if the appointment still matches ``expected``; CONFLICT if not."""
     operation: Query = {"$set": {k: _encoder.encode(v) for k, v in changes.items()}}
@@ -112,7 +117,9 @@ async def _compare_and_set(
     )
     if result.matched_count == 0:
         raise Conflict("The appointment changed meanwhile; read it again and retry")
-    return await get_appointment(appointment.id)  # type: ignore[arg-type]
+    stored = await get_appointment(appointment.id)  # type: ignore[arg-type]
+    await changed(stored, change)
+    return stored
 
 
 async def reschedule_appointment(
@@ -147,6 +154,7 @@ async def reschedule_appointment(
         appointment,
         {"status": AppointmentStatus.SCHEDULED.value, "start_at": appointment.start_at},
         {"start_at": entry.start_at, "end_at": entry.end_at, "updated_at": now},
+        "rescheduled",
         push={"reschedule_history": entry},
     )
 
@@ -168,4 +176,5 @@ async def cancel_appointment(id: ObjectId, reason: str | None) -> Appointment:
             "cancellation": cancellation,
             "updated_at": now,
         },
+        "cancelled",
     )

@@ -1,0 +1,44 @@
+"""The process's shared Redis-backed parts, installed by the app's lifespan.
+
+Services reach the document cache and the event bus through here, so a service call made outside
+a running app (a script, a service test) simply has neither: writes still work, from MongoDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass
+from typing import Protocol
+
+from events.types import DomainEvent
+from models.base import Entity
+
+
+class DocumentCache(Protocol):
+    async def store(self, doc: Entity) -> int:
+        """Put the just-written ``doc`` in the cache, bump its version, return the version."""
+        ...
+
+
+class EventBus(Protocol):
+    async def publish(self, event: DomainEvent) -> None: ...
+
+    def subscribe(self, entities: Collection[str]) -> AsyncIterator[DomainEvent]: ...
+
+
+@dataclass
+class Runtime:
+    cache: DocumentCache | None = None
+    bus: EventBus | None = None
+
+
+_current = Runtime()
+
+
+def install(runtime: Runtime) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    return _current

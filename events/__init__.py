@@ -1,0 +1,1 @@
+"""Domain events: what changed, published after every service write, delivered to subscribers."""

@@ -1,0 +1,44 @@
+"""The domain event every service write publishes, in one shape for every entity."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from models.base import Entity, utcnow
+
+REF_FIELDS = ("patient_id", "doctor_id", "department_id", "equipment_id", "plan_id")
+"""References copied into every event, so subscribers can filter without loading the row."""
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    entity: str  # the collection name, e.g. "appointments"
+    id: str
+    change: str  # "created", "updated", "cancelled", "rescheduled", "status_changed", ...
+    refs: dict[str, str] = field(default_factory=dict)
+    at: str = field(default_factory=lambda: utcnow().isoformat())
+    version: int = 0  # the cache version the write produced (0 when the cache was unavailable)
+
+    @classmethod
+    def of(cls, doc: Entity, change: str, version: int = 0) -> DomainEvent:
+        refs = {
+            name: str(value)
+            for name in REF_FIELDS
+            if (value := getattr(doc, name, None)) is not None
+        }
+        return cls(doc.get_collection_name(), str(doc.id), change, refs, version=version)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> DomainEvent:
+        data: dict[str, Any] = json.loads(raw)
+        return cls(**data)
+
+    @property
+    def happened_at(self) -> datetime:
+        return datetime.fromisoformat(self.at)
