@@ -13,20 +13,27 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 import db
+import metrics
 from auth import oauth
 from auth.identity import authenticate
 from auth.tokens import TokenService
+from cache import runtime
 from cache.connection import connect_redis
 from cache.connection import ping as redis_ping
+from cache.documents import DocumentCache
+from cache.equipment import install as install_live_equipment
+from cache.equipment import start as start_live_equipment
 from config import Settings, get_settings
+from events.bus import create_bus
 from schema import schema
 from schema.context import Context
 
@@ -40,6 +47,7 @@ class GraphQLApp(GraphQL[Context, None]):
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         )
         self.settings = settings
 
@@ -102,13 +110,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await db.init_database(mongo, settings.mongodb_db)
         redis = connect_redis(settings.redis_url)
         app.state.mongo, app.state.redis = mongo, redis
+        cache = DocumentCache(redis, settings) if settings.cache_enabled else None
+        app.state.bus = bus = create_bus(settings, redis)
+        await bus.start()  # listening before the first request: no event is missed
+        runtime.install(runtime.Runtime(cache=cache, bus=bus))
         app.state.tokens = TokenService.from_settings(settings)  # verifies (and issues) JWTs
         where = "embedded store" if settings.embedded_mongo else "MongoDB"
         log.info("SHMS ready on %s (%s mode)", where, settings.shms_env)
         await _seed_if_wanted(settings)
+        await start_live_equipment(redis, settings, bus)
         try:
             yield
         finally:
+            await bus.aclose()  # open subscriptions complete cleanly; the Redis reader stops
+            install_live_equipment(None)
+            runtime.install(runtime.Runtime())  # services outside an app see no cache, no bus
             await app.state.tokens.aclose()
             await redis.aclose()
             db.close_client(mongo)
@@ -123,6 +139,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         }
         return JSONResponse(body, status_code=200 if mongo_ok else 503)
 
+    async def metrics_text(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type=metrics.CONTENT_TYPE)
+
     async def root(request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")
 
@@ -131,6 +150,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/", root),
             Route("/health", health),
+            Route("/metrics", metrics_text),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *oauth.routes,  # /oauth/token and the /.well-known issuer documents

@@ -73,6 +73,28 @@ class Settings(BaseSettings):
     shms_break_glass_minutes: int = Field(
         default=60, ge=1, le=24 * 60, description="How long an emergency access grant lasts."
     )
+    shms_cache: bool | None = Field(
+        default=None,
+        description="Cache hot documents in Redis; default: on with a real Redis (`REDIS_URL`).",
+    )
+    shms_cache_ttl_seconds: int = Field(
+        default=300, ge=1, le=86400, description="How long a cached document may live."
+    )
+    shms_cache_prefix: str = Field(
+        default="shms", min_length=1, description="First part of every cache key in Redis."
+    )
+    shms_cache_timeout_seconds: float = Field(
+        default=0.5, gt=0, le=10, description="Longest wait for Redis before reading MongoDB."
+    )
+    shms_cache_breaker_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="After a Redis error, use MongoDB alone this long."
+    )
+    shms_event_queue_size: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Events a slow subscriber may fall behind before its oldest are dropped.",
+    )
 
     @property
     def jwt_algorithms(self) -> list[str]:
@@ -85,6 +107,11 @@ class Settings(BaseSettings):
     @property
     def embedded_redis(self) -> bool:
         return not self.redis_url
+
+    @property
+    def cache_enabled(self) -> bool:
+        """Off with fakeredis by default: it has no Lua, and an in-process cache gains nothing."""
+        return self.shms_cache if self.shms_cache is not None else not self.embedded_redis
 
     @property
     def graphiql_enabled(self) -> bool:

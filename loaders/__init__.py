@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from auth.policy import EntityKind as K
+from cache import runtime
+from cache.documents import DocumentCache
 from loaders.base import ById, ChildPages, Scope
 from models import (
     AdminStaff,
@@ -29,8 +31,16 @@ BY_PERFORMED = (("performed_at", ASC), ("_id", ASC))
 class Loaders:
     """Every relation the schema resolves, named ``<target>_by_<key>`` after the saleor habit."""
 
-    def __init__(self, scope: Callable[[K], Awaitable[dict[str, Any]]] | None = None) -> None:
-        """``scope`` gives the caller's row filter per entity; nested lists apply it."""
+    def __init__(
+        self,
+        scope: Callable[[K], Awaitable[dict[str, Any]]] | None = None,
+        cache: DocumentCache | None = None,
+    ) -> None:
+        """``scope`` gives the caller's row filter per entity; nested lists apply it. ``cache``
+        defaults to the one the app installed (``cache.runtime``), if any."""
+        if cache is None:
+            installed = runtime.current().cache
+            cache = installed if isinstance(installed, DocumentCache) else None
 
         def of(kind: K) -> Scope:
             async def scoped() -> dict[str, Any]:
@@ -38,17 +48,17 @@ class Loaders:
 
             return scoped
 
-        self.patient_by_id = ById(Patient)
-        self.department_by_id = ById(Department)
-        self.doctor_by_id = ById(Doctor)
-        self.nurse_by_id = ById(Nurse)
-        self.admin_staff_by_id = ById(AdminStaff)
-        self.appointment_by_id = ById(Appointment)
-        self.treatment_plan_by_id = ById(TreatmentPlan)
-        self.treatment_by_id = ById(Treatment)
-        self.prescription_by_id = ById(Prescription)
-        self.equipment_by_id = ById(MedicalEquipment)
-        self.billing_account_by_id = ById(BillingAccount)
+        self.patient_by_id = ById(Patient, cache=cache)
+        self.department_by_id = ById(Department, cache=cache)
+        self.doctor_by_id = ById(Doctor, cache=cache)
+        self.nurse_by_id = ById(Nurse, cache=cache)
+        self.admin_staff_by_id = ById(AdminStaff, cache=cache)
+        self.appointment_by_id = ById(Appointment, cache=cache)
+        self.treatment_plan_by_id = ById(TreatmentPlan, cache=cache)
+        self.treatment_by_id = ById(Treatment, cache=cache)
+        self.prescription_by_id = ById(Prescription, cache=cache)
+        self.equipment_by_id = ById(MedicalEquipment, cache=cache)
+        self.billing_account_by_id = ById(BillingAccount, cache=cache)
 
         self.appointments_by_patient = ChildPages(
             Appointment, "patient_id", BY_START, of(K.APPOINTMENT)

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from aiodataloader import DataLoader
 from bson import ObjectId
 
+from cache.documents import DocumentCache
 from models.base import Entity
 from services.pagination import Page, PageArgs, Sort, count_many, paginate_many
 
@@ -32,13 +33,23 @@ class ById(DataLoader[Any, D | None], Generic[D]):
     """Documents by ``_id`` (or another unique field); ``None`` where none matches.
 
     ``$in`` answers in any order and skips what is missing, so results are mapped back by key.
+    By ``_id`` it reads through ``cache`` when given (Redis, then MongoDB for the misses). By
+    another field it always asks MongoDB: the cache is keyed by id alone, and a second index
+    would have to learn of every document that starts or stops matching.
     """
 
-    def __init__(self, model: type[D], field: str = "_id") -> None:
+    def __init__(
+        self, model: type[D], field: str = "_id", cache: DocumentCache | None = None
+    ) -> None:
         super().__init__()
         self.model, self.field = model, field
+        cached = cache is not None and field == "_id" and cache.caches(model)
+        self.documents = cache if cached else None
 
     async def batch_load_fn(self, keys: Sequence[ObjectId]) -> list[D | None]:
+        if self.documents is not None:
+            by_id = await self.documents.get_many(self.model, keys)
+            return [by_id.get(k) for k in keys]
         docs = await self.model.find({self.field: {"$in": list(set(keys))}}).to_list()
         attr = "id" if self.field == "_id" else self.field
         found = {getattr(doc, attr): doc for doc in docs}
@@ -61,7 +72,8 @@ class ChildPages(DataLoader[ChildKey, Page[D]], Generic[D]):
     """A page of children for each parent: one aggregation per distinct (page args, filter).
 
     The caller's ``scope`` is part of every query, so a nested list never shows a row the
-    caller could not list at the top level.
+    caller could not list at the top level. Pages are never cached (``cache.documents`` says
+    why): a list read here is always MongoDB's current answer.
     """
 
     def __init__(

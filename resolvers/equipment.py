@@ -6,9 +6,15 @@ import strawberry
 
 from auth.policy import Action
 from auth.policy import EntityKind as K
+from cache.equipment import department_status
 from schema.common import Connection, connection, create_data, oid, view
 from schema.context import Info
-from schema.equipment import EquipmentStatus, MedicalEquipment, RegisterEquipmentInput
+from schema.equipment import (
+    EquipmentStatus,
+    EquipmentStatusEntry,
+    MedicalEquipment,
+    RegisterEquipmentInput,
+)
 from services import equipment
 
 
@@ -35,6 +41,20 @@ class EquipmentQuery:
             info.context.page(first, after),
         )
         return connection(MedicalEquipment, page)
+
+    @strawberry.field(
+        description="A department's devices and their live status, by name; answered from "
+        "Redis, kept in step with every equipment write."
+    )
+    async def department_equipment_status(
+        self, info: Info, department_id: strawberry.ID
+    ) -> list[EquipmentStatusEntry]:
+        access = info.context.access
+        scope = await access.scope(K.EQUIPMENT)  # FORBIDDEN without any row grant
+        entries = await department_status(oid(department_id, "departmentId"))
+        if scope:  # a grant that depends on the row: the same row check as a lookup by id
+            entries = [e for e in entries if await access.can_see(K.EQUIPMENT, e)]
+        return [view(EquipmentStatusEntry, e) for e in entries]
 
 
 @strawberry.type

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,14 @@ class Context:
         """Adopt the caller a WebSocket authenticated at ``connection_init``."""
         self.principal, self.auth_error = principal, None
         self.__post_init__()
+
+    def for_event(self, operation: str | None = None) -> Context:
+        """A copy for one subscription event: the same caller, but fresh loaders, access
+        decisions and audit trail, so no event is served rows cached by an earlier one and
+        each event's reads are audited (and flushed) on their own."""
+        fresh = dataclasses.replace(self)  # __post_init__ builds the fresh parts
+        fresh.audit.operation = operation
+        return fresh
 
     async def _scope(self, kind: EntityKind) -> Query:
         return await self.access.scope(kind)

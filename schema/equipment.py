@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from auth.policy import EntityKind as K
+from cache.equipment import StatusEntry
 from models import equipment as m
 from schema.common import entity_id
 from schema.context import Info
@@ -81,6 +82,20 @@ class MedicalEquipment:
     appointments = appointments_field(
         "appointments_by_equipment", "Appointments booked on this device"
     )
+
+
+def _department_id(root: strawberry.Parent[StatusEntry]) -> strawberry.ID:
+    return strawberry.ID(str(root.department_id))
+
+
+@strawberry.type(description="A device's live status, as a department's status board shows it.")
+class EquipmentStatusEntry:
+    id: strawberry.ID = strawberry.field(resolver=entity_id)
+    name: str
+    equipment_type: str
+    status: EquipmentStatus
+    department_id: strawberry.ID = strawberry.field(resolver=_department_id)
+    updated_at: datetime
 
 
 @strawberry.input

@@ -78,3 +78,11 @@ class ErrorCodes(SchemaExtension):
         if result is not None and errors:
             request_id = _request_id(self.execution_context.context)
             result.errors = [classify(e, request_id) for e in errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """A subscription sends each result before its operation ends: code them one by one."""
+        errors = getattr(result, "errors", None)
+        if errors:
+            request_id = _request_id(self.execution_context.context)
+            result.errors = [classify(e, request_id) for e in errors]
+        yield

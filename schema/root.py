@@ -19,10 +19,12 @@ from resolvers.equipment import EquipmentMutation, EquipmentQuery
 from resolvers.patients import PatientMutation, PatientQuery
 from resolvers.scheduling import SchedulingMutation, SchedulingQuery
 from resolvers.staff import StaffMutation, StaffQuery
+from resolvers.subscriptions import Subscription
 from schema.common import SCALARS
 from schema.errors import ErrorCodes
 from schema.extensions import AuditFlush
 from schema.staff import AdminStaff, Doctor, Nurse
+from schema.subscriptions import EventExecutor
 
 DOMAIN_QUERIES = (
     AccessQuery,
@@ -60,6 +62,8 @@ def build_schema(**options: Any) -> ShmsSchema:
     return ShmsSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
+        execution_context_class=EventExecutor,  # each subscription event on its own context
         types=[Doctor, Nurse, AdminStaff],
         extensions=[ErrorCodes, AuditFlush],
         config=StrawberryConfig(scalar_map=SCALARS),

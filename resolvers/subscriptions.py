@@ -1,0 +1,210 @@
+"""Live updates over WebSocket: device changes and appointment changes, as they happen.
+
+For every event: the event's references decide cheaply whether the subscriber asked for it;
+then a fresh per-event context (``Context.for_event``) loads the row and applies the same row
+policy as a query. A row the subscriber may not see is skipped (recorded in the audit when it is
+patient data) and the subscription goes on. The fields of the row are resolved on that same
+fresh context by ``schema.subscriptions.EventExecutor``, so guarded fields follow the field
+policy exactly as in a query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Callable, Iterable
+from typing import Any
+
+import strawberry
+from bson import ObjectId
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
+
+from auth.policy import EntityKind as K
+from cache import runtime
+from errors import Forbidden, ShmsError
+from events.types import DomainEvent
+from metrics import metrics
+from models.equipment import MedicalEquipment as EquipmentDocument
+from models.scheduling import Appointment as AppointmentDocument
+from schema.common import oid, view
+from schema.context import Context, Info
+from schema.equipment import MedicalEquipment
+from schema.scheduling import Appointment
+from schema.subscriptions import AppointmentEvent, EquipmentStatusEvent
+
+log = logging.getLogger(__name__)
+
+EQUIPMENT = str(EquipmentDocument.Settings.name)
+APPOINTMENTS = str(AppointmentDocument.Settings.name)
+
+Visible = tuple[DomainEvent, Any, Context]
+"""An event, its row as the subscriber may see it, and the event's own context."""
+
+
+def _names(selections: Iterable[Any]) -> set[str]:
+    out: set[str] = set()
+    for item in selections:
+        if isinstance(item, SelectedField):
+            out.add(item.name)
+        elif isinstance(item, (FragmentSpread, InlineFragment)):
+            out |= _names(item.selections)
+    return out
+
+
+def _requested_under(selections: Iterable[Any], name: str) -> set[str]:
+    """The fields asked for inside ``name`` (for the audit of what was read)."""
+    found: set[str] = set()
+    for item in selections:
+        if isinstance(item, SelectedField) and item.name == name:
+            found |= _names(item.selections)
+        elif isinstance(item, (FragmentSpread, InlineFragment)):
+            found |= _requested_under(item.selections, name)
+    return found - {"__typename"}
+
+
+def _ref(value: strawberry.ID | None, field: str) -> str | None:
+    """A filter argument checked like any id argument, as the string events carry."""
+    return None if value is None else str(oid(value, field))
+
+
+async def _visible(
+    info: Info,
+    field: str,
+    kind: K,
+    entity: str,
+    loader: str,
+    child: str,
+    wanted: Callable[[DomainEvent], bool],
+    keep: Callable[[DomainEvent, Any], bool] = lambda event, row: True,
+) -> AsyncGenerator[Visible, None]:
+    """The events of ``entity`` that pass ``wanted`` (references) and ``keep`` (the row), with
+    their row loaded and checked on a fresh context; ends when the bus closes."""
+    await info.context.access.scope(kind)  # no row grant at all: FORBIDDEN now, not silence
+    bus = runtime.current().bus
+    if bus is None:
+        raise ShmsError("Live updates are not available: this process has no event bus")
+    requested = _requested_under(info.selected_fields[0].selections, child)
+    operation = info.operation.name.value if info.operation.name else field
+    stream = bus.subscribe([entity])
+    metrics.subscriptions_open[field] += 1
+    try:
+        async for event in stream:
+            if not wanted(event):
+                continue
+            context = info.context.for_event(operation)
+            row = await getattr(context.loaders, loader).load(ObjectId(event.id))
+            if row is None or not keep(event, row):
+                continue  # gone meanwhile: nobody can be shown a row that is not there
+            try:
+                visible = await context.access.one(kind, row, requested)
+            except Forbidden:
+                metrics.events_denied[field] += 1
+                await _flush(context)
+                continue
+            yield event, visible, context
+    finally:
+        metrics.subscriptions_open[field] -= 1
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _flush(context: Context) -> None:
+    """Write the audit of a withheld event (its denial); there is no answer to fail instead."""
+    try:
+        await context.audit.flush()
+    except Exception:
+        log.error("could not audit a withheld subscription event", exc_info=True)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Devices registered, changing status or moving, optionally of one "
+        "department (moves out of it included) or one device."
+    )
+    async def equipment_status_changed(
+        self,
+        info: Info,
+        department_id: strawberry.ID | None = None,
+        equipment_id: strawberry.ID | None = None,
+    ) -> AsyncGenerator[EquipmentStatusEvent, None]:
+        department = _ref(department_id, "departmentId")
+        device = _ref(equipment_id, "equipmentId")
+
+        def here(event: DomainEvent) -> bool:
+            return department is None or event.refs.get("department_id") == department
+
+        def wanted(event: DomainEvent) -> bool:
+            if device is not None and event.id != device:
+                return False
+            return here(event) or event.change == "allocated"
+
+        def keep(event: DomainEvent, row: Any) -> bool:
+            if here(event):
+                return True
+            moves = row.allocation_history
+            return bool(moves) and str(moves[-1].from_department_id) == department
+
+        events = _visible(
+            info,
+            "equipmentStatusChanged",
+            K.EQUIPMENT,
+            EQUIPMENT,
+            "equipment_by_id",
+            "equipment",
+            wanted,
+            keep,
+        )
+        async with contextlib.aclosing(events):
+            async for event, row, context in events:
+                yield EquipmentStatusEvent(
+                    change=event.change,
+                    equipment_id=strawberry.ID(event.id),
+                    at=event.happened_at,
+                    equipment=view(MedicalEquipment, row),
+                    context=context,
+                )
+
+    @strawberry.subscription(
+        description="Appointments booked, moved, cancelled or changed, optionally of one "
+        "doctor, patient or department."
+    )
+    async def appointment_changed(
+        self,
+        info: Info,
+        doctor_id: strawberry.ID | None = None,
+        patient_id: strawberry.ID | None = None,
+        department_id: strawberry.ID | None = None,
+    ) -> AsyncGenerator[AppointmentEvent, None]:
+        filters = {
+            name: value
+            for name, value in (
+                ("doctor_id", _ref(doctor_id, "doctorId")),
+                ("patient_id", _ref(patient_id, "patientId")),
+                ("department_id", _ref(department_id, "departmentId")),
+            )
+            if value is not None
+        }
+
+        def wanted(event: DomainEvent) -> bool:
+            return all(event.refs.get(name) == value for name, value in filters.items())
+
+        events = _visible(
+            info,
+            "appointmentChanged",
+            K.APPOINTMENT,
+            APPOINTMENTS,
+            "appointment_by_id",
+            "appointment",
+            wanted,
+        )
+        async with contextlib.aclosing(events):
+            async for event, row, context in events:
+                yield AppointmentEvent(
+                    change=event.change,
+                    appointment_id=strawberry.ID(event.id),
+                    at=event.happened_at,
+                    appointment=view(Appointment, row),
+                    context=context,
+                )
