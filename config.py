@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     shms_cache_prefix: str = Field(
         default="shms", min_length=1, description="First part of every cache key in Redis."
     )
+    shms_cache_namespace: str = Field(
+        default="",
+        description="Share cache and live-status keys across processes that each hold an "
+        "identical embedded store (the two-process tests); empty: derived from the database.",
+    )
     shms_cache_timeout_seconds: float = Field(
         default=0.5, gt=0, le=10, description="Longest wait for Redis before reading MongoDB."
     )

@@ -70,6 +70,8 @@ _PROJECT = {
 
 def namespace(settings: Settings) -> str:
     """Per database; an embedded store lives and dies with its process, so its keys do too."""
+    if settings.shms_cache_namespace:
+        return settings.shms_cache_namespace
     base = f"{settings.shms_cache_prefix}:{settings.mongodb_db}"
     return f"{base}:{uuid.uuid4().hex[:12]}" if settings.embedded_mongo else base
 

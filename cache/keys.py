@@ -19,6 +19,8 @@ FORMAT = "v1"
 
 
 def namespace(settings: Settings) -> str:
+    if settings.shms_cache_namespace:
+        return f"{settings.shms_cache_namespace}:{FORMAT}"
     base = f"{settings.shms_cache_prefix}:{settings.mongodb_db}:{FORMAT}"
     return f"{base}:{uuid.uuid4().hex[:12]}" if settings.embedded_mongo else base
 
