@@ -1,1 +1,2 @@
-"""Redis: the connection today; cache-aside, invalidation and TTLs arrive with the caching issue."""
+"""Redis-backed state: the connection, the versioned document cache under the loaders, the live
+equipment status, and the runtime that hands them to services."""
