@@ -53,7 +53,16 @@ T = TypeVar("T")
 Raw = dict[str, Any]
 
 CACHED_COLLECTIONS = frozenset(
-    {"patients", "appointments", "treatment_plans", "billing_accounts", "doctors", "equipment"}
+    {
+        "patients",
+        "appointments",
+        "treatment_plans",
+        "treatments",
+        "prescriptions",
+        "billing_accounts",
+        "doctors",
+        "equipment",
+    }
 )
 VERSION_TTL_SECONDS = 3600
 """Versions outlive any read in flight by far; they are refreshed by every write."""

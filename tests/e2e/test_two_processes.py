@@ -150,3 +150,142 @@ async def _until_subscribed(server: Server) -> None:
                 return
             await asyncio.sleep(0.05)  # polling another process's state, bounded
     raise AssertionError("the subscription never opened")
+
+
+class Pair:
+    """Write on A, read on B, as one signed-in user on both."""
+
+    def __init__(self, pair: list[Server], username: str) -> None:
+        self.a, self.b = pair
+        self.on_a, self.on_b = token(self.a, username), token(self.b, username)
+
+    def write(self, query: str, **variables: Any) -> dict[str, Any]:
+        return gql(self.a, self.on_a, query, **variables)
+
+    def read(self, query: str, **variables: Any) -> dict[str, Any]:
+        return gql(self.b, self.on_b, query, **variables)
+
+
+def test_every_kind_of_write_on_a_is_read_on_b(pair: list[Server]) -> None:
+    """Each mutation family: warm B's cache, write on A, B sees the new value at once."""
+    desk, admin, billing = Pair(pair, "frontdesk"), Pair(pair, "admin"), Pair(pair, "billing")
+    doctor = Pair(pair, "doctor")
+
+    # registerPatient, then scheduleAppointment / reschedule / cancel on the new patient.
+    new = desk.write(
+        'mutation { registerPatient(input: {firstName: "Ines", lastName: "Nova",'
+        ' dateOfBirth: "1991-02-03"}) { id } }'
+    )["registerPatient"]["id"]
+    assert desk.read("query($id: ID!) { patient(id: $id) { lastName } }", id=new) == {
+        "patient": {"lastName": "Nova"}
+    }
+    booked = desk.write(
+        "mutation($p: ID!) { scheduleAppointment(input: {patientId: $p, doctorId:"
+        ' "6955b9000200000000000001", startAt: "2031-02-03T09:00:00Z",'
+        ' endAt: "2031-02-03T09:30:00Z", reason: "First visit"}) { id } }',
+        p=new,
+    )["scheduleAppointment"]["id"]
+    read_appt = "query($id: ID!) { appointment(id: $id) { status startAt } }"
+    assert desk.read(read_appt, id=booked)["appointment"]["status"] == "SCHEDULED"
+    desk.write(
+        "mutation($id: ID!) { rescheduleAppointment(id: $id, input: {"
+        ' startAt: "2031-02-04T09:00:00Z",'
+        ' endAt: "2031-02-04T09:30:00Z"}) { id } }',
+        id=booked,
+    )
+    assert desk.read(read_appt, id=booked)["appointment"]["startAt"].startswith("2031-02-04T09")
+    desk.write("mutation($id: ID!) { cancelAppointment(id: $id) { id } }", id=booked)
+    assert desk.read(read_appt, id=booked)["appointment"]["status"] == "CANCELLED"
+
+    # The booking put the doctor on the new patient's care team, on B too (from the cache).
+    plan = doctor.write(
+        "mutation($p: ID!) { createTreatmentPlan(input: {patientId: $p, doctorId:"
+        ' "6955b9000200000000000001", diagnosis: {description: "Migraine"}}) { id } }',
+        p=new,
+    )["createTreatmentPlan"]["id"]
+    read_plan = "query($id: ID!) { treatmentPlan(id: $id) { status notes } }"
+    assert doctor.read(read_plan, id=plan)["treatmentPlan"] == {"status": "ACTIVE", "notes": None}
+    doctor.write(
+        'mutation($id: ID!) { updateTreatmentPlan(id: $id, input: {notes: "Diary"}) { id } }',
+        id=plan,
+    )
+    assert doctor.read(read_plan, id=plan)["treatmentPlan"]["notes"] == "Diary"
+    rx = doctor.write(
+        "mutation($p: ID!) { createPrescription(input: {patientId: $p, prescriberId:"
+        ' "6955b9000200000000000001", drug: "Sumatriptan", dose: "50 mg", route: ORAL,'
+        ' frequency: "as needed", durationDays: 30}) { id } }',
+        p=new,
+    )["createPrescription"]["id"]
+    read_rx = "query($id: ID!) { prescription(id: $id) { dose status } }"
+    doctor.write(
+        'mutation($id: ID!) { updatePrescription(id: $id, input: {dose: "100 mg"}) { id } }', id=rx
+    )
+    assert doctor.read(read_rx, id=rx)["prescription"] == {"dose": "100 mg", "status": "PRESCRIBED"}
+    doctor.write(
+        "mutation($id: ID!) { updatePrescriptionStatus(id: $id, status: CANCELLED) { id } }", id=rx
+    )
+    assert doctor.read(read_rx, id=rx)["prescription"]["status"] == "CANCELLED"
+    treated = doctor.write(
+        "mutation($id: ID!) { recordTreatment(planId: $id, input: {performedById:"
+        ' "6955b9000200000000000001", performedByRole: DOCTOR,'
+        ' performedAt: "2026-01-05T10:00:00Z", procedure: "Nerve block"}) { id } }',
+        id=plan,
+    )["recordTreatment"]["id"]
+    assert doctor.read("query($id: ID!) { treatment(id: $id) { procedure } }", id=treated) == {
+        "treatment": {"procedure": "Nerve block"}
+    }
+
+    # Billing: open an account for the new patient, charge, pay, insure.
+    account = billing.write(
+        "mutation($p: ID!) { openBillingAccount(input: {patientId: $p}) { id } }", p=new
+    )["openBillingAccount"]["id"]
+    read_account = (
+        "query($id: ID!) { billingAccount(id: $id) { balance { amount } insurance { provider } } }"
+    )
+    assert billing.read(read_account, id=account)["billingAccount"]["balance"]["amount"] == 0
+    billing.write(
+        'mutation($id: ID!) { addCharge(accountId: $id, input: {description: "Consultation",'
+        ' amount: {amount: 9000, currency: "EUR"}, source: MANUAL}) { id } }',
+        id=account,
+    )
+    assert billing.read(read_account, id=account)["billingAccount"]["balance"]["amount"] == 9000
+    billing.write(
+        "mutation($id: ID!) { recordPayment(accountId: $id, input: {amount: {amount: 4000,"
+        ' currency: "EUR"}, method: CARD}) { id } }',
+        id=account,
+    )
+    assert billing.read(read_account, id=account)["billingAccount"]["balance"]["amount"] == 5000
+    billing.write(
+        'mutation($id: ID!) { updateInsurance(accountId: $id, insurance: {provider: "Mutuelle",'
+        ' policyNumber: "P-1"}) { id } }',
+        id=account,
+    )
+    assert billing.read(read_account, id=account)["billingAccount"]["insurance"] == {
+        "provider": "Mutuelle"
+    }
+
+    # Staff and equipment (admin).
+    doc = admin.write(
+        'mutation { createDoctor(input: {firstName: "Ana", lastName: "Reyes", departmentId:'
+        ' "6955b9000100000000000001", specialty: "Cardiology", licenceNumber: "E2E-1"}) { id } }'
+    )["createDoctor"]["id"]
+    admin.write(
+        "mutation($id: ID!) { updateDoctor(id: $id,"
+        ' input: {specialty: "Electrophysiology"}) { id } }',
+        id=doc,
+    )
+    assert admin.read("query($id: ID!) { doctor(id: $id) { specialty } }", id=doc) == {
+        "doctor": {"specialty": "Electrophysiology"}
+    }
+    device = admin.write(
+        'mutation { registerEquipment(input: {name: "Holter", equipmentType: "ECG monitor",'
+        ' serialNumber: "E2E-H1", departmentId: "6955b9000100000000000001"}) { id } }'
+    )["registerEquipment"]["id"]
+    admin.write(
+        "mutation($id: ID!) { allocateEquipment(id: $id,"
+        ' departmentId: "6955b9000100000000000002") { id } }',
+        id=device,
+    )
+    assert admin.read("query($id: ID!) { equipment(id: $id) { departmentId } }", id=device) == {
+        "equipment": {"departmentId": "6955b9000100000000000002"}
+    }
