@@ -1,4 +1,5 @@
-"""The SHMS ASGI app: ``/graphql`` (HTTP and WebSocket), ``/health``; the lifespan owns clients.
+"""The SHMS ASGI app: ``/graphql`` (HTTP and WebSocket), ``/oauth/token``, ``/health``,
+``/metrics``; the lifespan owns the MongoDB and Redis clients, the bus and the token service.
 
 ``uvicorn app:app`` serves it; with no configuration it runs embedded with demo data.
 """
@@ -53,10 +54,10 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        if isinstance(request, WebSocket):  # the token came in connection_init
-            authorization = request.scope.get("shms.authorization")
-        else:
-            authorization = request.headers.get("authorization")
+        # A WebSocket signs in later, from its connection_init payload (see on_ws_connect).
+        authorization = (
+            None if isinstance(request, WebSocket) else request.headers.get("authorization")
+        )
         principal, error = await authenticate(
             request.app.state.tokens, self.settings, authorization
         )
