@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import strawberry
 
 from auth.policy import Action
 from auth.policy import EntityKind as K
+from resolvers.common import perform
 from schema.billing import (
     AddChargeInput,
     BillingAccount,
@@ -57,32 +59,33 @@ class BillingMutation:
     async def open_billing_account(
         self, info: Info, input: OpenBillingAccountInput
     ) -> BillingAccount:
-        await info.context.access.require(K.BILLING_ACCOUNT, Action.CREATE)
         data = create_data(input)
-        opened = await billing.open_billing_account(
-            data["patient_id"], data.get("currency", "EUR"), data.get("insurance")
+        run = partial(
+            billing.open_billing_account,
+            data["patient_id"],
+            data.get("currency", "EUR"),
+            data.get("insurance"),
         )
-        info.context.access.wrote(K.BILLING_ACCOUNT, opened, Action.CREATE, data)
-        return view(BillingAccount, opened)
+        return view(
+            BillingAccount, await perform(info, K.BILLING_ACCOUNT, Action.CREATE, run, data)
+        )
 
     @strawberry.mutation(description="Bill a treatment, a device's use, or a manual item.")
     async def add_charge(
         self, info: Info, account_id: strawberry.ID, input: AddChargeInput
     ) -> BillingAccount:
-        await info.context.access.require(K.BILLING_ACCOUNT, Action.CHARGE)
         data = _with_money(create_data(input))
-        charged = await billing.add_charge(oid(account_id, "accountId"), data)
-        info.context.access.wrote(K.BILLING_ACCOUNT, charged, Action.CHARGE, ["charges"])
+        run = partial(billing.add_charge, oid(account_id, "accountId"), data)
+        charged = await perform(info, K.BILLING_ACCOUNT, Action.CHARGE, run, ["charges"])
         return view(BillingAccount, charged)
 
     @strawberry.mutation(description="Record a payment; it may not exceed what is owed.")
     async def record_payment(
         self, info: Info, account_id: strawberry.ID, input: RecordPaymentInput
     ) -> BillingAccount:
-        await info.context.access.require(K.BILLING_ACCOUNT, Action.PAY)
         data = _with_money(create_data(input))
-        paid = await billing.record_payment(oid(account_id, "accountId"), data)
-        info.context.access.wrote(K.BILLING_ACCOUNT, paid, Action.PAY, ["payments"])
+        run = partial(billing.record_payment, oid(account_id, "accountId"), data)
+        paid = await perform(info, K.BILLING_ACCOUNT, Action.PAY, run, ["payments"])
         return view(BillingAccount, paid)
 
     @strawberry.mutation(description="Set or (with null) remove the account's insurance.")
@@ -91,8 +94,9 @@ class BillingMutation:
     ) -> BillingAccount:
         info.context.access.require_role(K.BILLING_ACCOUNT, Action.UPDATE)
         account = await billing.get_billing_account(oid(account_id, "accountId"))
-        await info.context.access.require(K.BILLING_ACCOUNT, Action.UPDATE, row=account)
         data = create_data(insurance) if insurance is not None else None
-        changed = await billing.update_insurance(oid(account_id, "accountId"), data)
-        info.context.access.wrote(K.BILLING_ACCOUNT, changed, Action.UPDATE, ["insurance"])
+        run = partial(billing.update_insurance, oid(account_id, "accountId"), data)
+        changed = await perform(
+            info, K.BILLING_ACCOUNT, Action.UPDATE, run, ["insurance"], row=account
+        )
         return view(BillingAccount, changed)

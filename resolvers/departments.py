@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import strawberry
 
 from auth.policy import Action
 from auth.policy import EntityKind as K
+from resolvers.common import perform
 from schema.common import Connection, connection, create_data, oid, update_data, view
 from schema.context import Info
 from schema.departments import CreateDepartmentInput, Department, UpdateDepartmentInput
@@ -32,18 +35,14 @@ class DepartmentQuery:
 class DepartmentMutation:
     @strawberry.mutation
     async def create_department(self, info: Info, input: CreateDepartmentInput) -> Department:
-        await info.context.access.require(K.DEPARTMENT, Action.CREATE)
         data = create_data(input)
-        created = await departments.create_department(data)
-        info.context.access.wrote(K.DEPARTMENT, created, Action.CREATE, data)
-        return view(Department, created)
+        run = partial(departments.create_department, data)
+        return view(Department, await perform(info, K.DEPARTMENT, Action.CREATE, run, data))
 
     @strawberry.mutation(description="Change a department; the head must be one of its doctors.")
     async def update_department(
         self, info: Info, id: strawberry.ID, input: UpdateDepartmentInput
     ) -> Department:
-        await info.context.access.require(K.DEPARTMENT, Action.UPDATE)
         changes = update_data(input)
-        changed = await departments.update_department(oid(id), changes)
-        info.context.access.wrote(K.DEPARTMENT, changed, Action.UPDATE, changes)
-        return view(Department, changed)
+        run = partial(departments.update_department, oid(id), changes)
+        return view(Department, await perform(info, K.DEPARTMENT, Action.UPDATE, run, changes))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import strawberry
 
 from auth.policy import Action
 from auth.policy import EntityKind as K
 from cache.equipment import department_status
+from resolvers.common import perform
 from schema.common import Connection, connection, create_data, oid, view
 from schema.context import Info
 from schema.equipment import (
@@ -63,11 +66,9 @@ class EquipmentMutation:
     async def register_equipment(
         self, info: Info, input: RegisterEquipmentInput
     ) -> MedicalEquipment:
-        await info.context.access.require(K.EQUIPMENT, Action.CREATE)
         data = create_data(input)
-        created = await equipment.register_equipment(data)
-        info.context.access.wrote(K.EQUIPMENT, created, Action.CREATE, data)
-        return view(MedicalEquipment, created)
+        run = partial(equipment.register_equipment, data)
+        return view(MedicalEquipment, await perform(info, K.EQUIPMENT, Action.CREATE, run, data))
 
     @strawberry.mutation(description="Move a device to another department (not while in use).")
     async def allocate_equipment(
@@ -77,11 +78,10 @@ class EquipmentMutation:
         department_id: strawberry.ID,
         reason: str | None = None,
     ) -> MedicalEquipment:
-        await info.context.access.require(K.EQUIPMENT, Action.ALLOCATE)
-        moved = await equipment.allocate_equipment(
-            oid(id), oid(department_id, "departmentId"), reason
+        run = partial(
+            equipment.allocate_equipment, oid(id), oid(department_id, "departmentId"), reason
         )
-        info.context.access.wrote(K.EQUIPMENT, moved, Action.ALLOCATE, ["department_id"])
+        moved = await perform(info, K.EQUIPMENT, Action.ALLOCATE, run, ["department_id"])
         return view(MedicalEquipment, moved)
 
     @strawberry.mutation(description="Change a device's status along the allowed transitions.")
@@ -94,7 +94,8 @@ class EquipmentMutation:
     ) -> MedicalEquipment:
         info.context.access.require_role(K.EQUIPMENT, Action.CHANGE_STATUS)
         device = await equipment.get_equipment(oid(id))
-        await info.context.access.require(K.EQUIPMENT, Action.CHANGE_STATUS, row=device)
-        changed = await equipment.update_equipment_status(oid(id), status, reason)
-        info.context.access.wrote(K.EQUIPMENT, changed, Action.CHANGE_STATUS, ["status"])
+        run = partial(equipment.update_equipment_status, oid(id), status, reason)
+        changed = await perform(
+            info, K.EQUIPMENT, Action.CHANGE_STATUS, run, ["status"], row=device
+        )
         return view(MedicalEquipment, changed)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import strawberry
 
 from auth.policy import Action
 from auth.policy import EntityKind as K
+from resolvers.common import perform
 from schema.common import Connection, connection, create_data, oid, update_data, view
 from schema.context import Info
 from schema.staff import (
@@ -92,55 +95,49 @@ class StaffQuery:
 class StaffMutation:
     @strawberry.mutation
     async def create_doctor(self, info: Info, input: CreateDoctorInput) -> Doctor:
-        await info.context.access.require(K.DOCTOR, Action.CREATE)
         data = create_data(input)
-        created = await staff.create_doctor(data)
-        info.context.access.wrote(K.DOCTOR, created, Action.CREATE, data)
+        created = await perform(
+            info, K.DOCTOR, Action.CREATE, partial(staff.create_doctor, data), data
+        )
         return view(Doctor, created)
 
     @strawberry.mutation
     async def update_doctor(
         self, info: Info, id: strawberry.ID, input: UpdateDoctorInput
     ) -> Doctor:
-        await info.context.access.require(K.DOCTOR, Action.UPDATE)
         changes = update_data(input)
-        changed = await staff.update_doctor(oid(id), changes)
-        info.context.access.wrote(K.DOCTOR, changed, Action.UPDATE, changes)
-        return view(Doctor, changed)
+        run = partial(staff.update_doctor, oid(id), changes)
+        return view(Doctor, await perform(info, K.DOCTOR, Action.UPDATE, run, changes))
 
     @strawberry.mutation
     async def create_nurse(self, info: Info, input: CreateNurseInput) -> Nurse:
-        await info.context.access.require(K.NURSE, Action.CREATE)
         data = create_data(input)
-        created = await staff.create_nurse(data)
-        info.context.access.wrote(K.NURSE, created, Action.CREATE, data)
+        created = await perform(
+            info, K.NURSE, Action.CREATE, partial(staff.create_nurse, data), data
+        )
         return view(Nurse, created)
 
     @strawberry.mutation
     async def update_nurse(self, info: Info, id: strawberry.ID, input: UpdateNurseInput) -> Nurse:
-        await info.context.access.require(K.NURSE, Action.UPDATE)
         changes = update_data(input)
-        changed = await staff.update_nurse(oid(id), changes)
-        info.context.access.wrote(K.NURSE, changed, Action.UPDATE, changes)
-        return view(Nurse, changed)
+        run = partial(staff.update_nurse, oid(id), changes)
+        return view(Nurse, await perform(info, K.NURSE, Action.UPDATE, run, changes))
 
     @strawberry.mutation
     async def create_admin_staff(self, info: Info, input: CreateAdminStaffInput) -> AdminStaff:
-        await info.context.access.require(K.ADMIN_STAFF, Action.CREATE)
         data = create_data(input)
-        created = await staff.create_admin_staff(data)
-        info.context.access.wrote(K.ADMIN_STAFF, created, Action.CREATE, data)
+        created = await perform(
+            info, K.ADMIN_STAFF, Action.CREATE, partial(staff.create_admin_staff, data), data
+        )
         return view(AdminStaff, created)
 
     @strawberry.mutation
     async def update_admin_staff(
         self, info: Info, id: strawberry.ID, input: UpdateAdminStaffInput
     ) -> AdminStaff:
-        await info.context.access.require(K.ADMIN_STAFF, Action.UPDATE)
         changes = update_data(input)
-        changed = await staff.update_admin_staff(oid(id), changes)
-        info.context.access.wrote(K.ADMIN_STAFF, changed, Action.UPDATE, changes)
-        return view(AdminStaff, changed)
+        run = partial(staff.update_admin_staff, oid(id), changes)
+        return view(AdminStaff, await perform(info, K.ADMIN_STAFF, Action.UPDATE, run, changes))
 
     @strawberry.mutation(description="Replace an administrative employee's duties.")
     async def assign_admin_staff_duties(
