@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TypeVar
 
-from beanie import Document
+from beanie import Document, PydanticObjectId
 from tqdm import tqdm
 
 from demo.accounts import seed_accounts
@@ -22,9 +23,11 @@ from models import (
     Nurse,
     Patient,
     Prescription,
+    Reservation,
     Treatment,
     TreatmentPlan,
 )
+from models.scheduling import ACTIVE_APPOINTMENT_STATUSES, grid_slots, held_resources
 
 D = TypeVar("D", bound=Document)
 
@@ -39,6 +42,7 @@ SEEDED_MODELS: tuple[type[Document], ...] = (
     MedicalEquipment,
     Patient,
     Appointment,
+    Reservation,
     TreatmentPlan,
     Treatment,
     Prescription,
@@ -58,6 +62,7 @@ class SeedSummary:
     equipment: int = 0
     patients: int = 0
     appointments: int = 0
+    reservations: int = 0
     treatment_plans: int = 0
     treatments: int = 0
     prescriptions: int = 0
@@ -77,6 +82,32 @@ async def _insert(model: type[D], documents: Sequence[D]) -> int:
     return len(documents)
 
 
+def _reservations(appointments: Iterable[Appointment]) -> list[Reservation]:
+    """The slots the active demo appointments hold, as booking through the API would hold them.
+
+    The demo never double-books (its calendars), so these never collide; ids are derived from
+    the reservation's key so every seed writes the same documents.
+    """
+    held = []
+    for appointment in appointments:
+        if appointment.status not in ACTIVE_APPOINTMENT_STATUSES:
+            continue
+        for resource, resource_id in held_resources(appointment):
+            for slot in grid_slots(appointment.start_at, appointment.end_at):
+                key = f"{resource.value}:{resource_id}:{slot.isoformat()}".encode()
+                held.append(
+                    Reservation(
+                        id=PydanticObjectId(hashlib.blake2b(key, digest_size=12).digest()),
+                        resource=resource,
+                        resource_id=resource_id,
+                        slot=slot,
+                        appointment_id=appointment.id,
+                        created_at=appointment.created_at,
+                    )
+                )
+    return held
+
+
 async def _insert_facility(facility: Facility, summary: SeedSummary) -> None:
     units = facility.units
     summary.departments = await _insert(Department, [u.department for u in units])
@@ -89,6 +120,7 @@ async def _insert_facility(facility: Facility, summary: SeedSummary) -> None:
 async def _insert_batch(batch: Batch, summary: SeedSummary) -> None:
     summary.patients += await _insert(Patient, batch.patients)
     summary.appointments += await _insert(Appointment, batch.appointments)
+    summary.reservations += await _insert(Reservation, _reservations(batch.appointments))
     summary.treatment_plans += await _insert(TreatmentPlan, batch.treatment_plans)
     summary.treatments += await _insert(Treatment, batch.treatments)
     summary.prescriptions += await _insert(Prescription, batch.prescriptions)

@@ -8,7 +8,7 @@ from models.departments import Department
 from models.equipment import MedicalEquipment
 from models.grants import AccessGrant
 from models.patients import Patient
-from models.scheduling import Appointment
+from models.scheduling import Appointment, Reservation
 from models.staff import AdminStaff, Doctor, Nurse
 
 DOCUMENT_MODELS = (
@@ -18,6 +18,7 @@ DOCUMENT_MODELS = (
     Nurse,
     AdminStaff,
     Appointment,
+    Reservation,
     TreatmentPlan,
     Treatment,
     Prescription,
@@ -45,6 +46,7 @@ __all__ = [
     "Patient",
     "Prescription",
     "RefreshToken",
+    "Reservation",
     "ServiceClient",
     "Treatment",
     "TreatmentPlan",

@@ -1,13 +1,15 @@
-"""Appointments and their reschedule history."""
+"""Appointments, their reschedule history, and the slot reservations that keep them apart."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import pymongo
+from beanie import Document
 from pydantic import BaseModel, Field
 
-from models.base import Entity, LongText, Ref, ShortText, UtcDatetime
+from models.base import Entity, LongText, Ref, ShortText, UtcDatetime, utcnow
 
 
 class AppointmentStatus(StrEnum):
@@ -57,4 +59,62 @@ class Appointment(Entity):
             pymongo.IndexModel([("equipment_id", 1), ("start_at", 1)]),
             pymongo.IndexModel([("start_at", 1), ("_id", 1)]),
             pymongo.IndexModel([("status", 1), ("start_at", 1)]),
+        ]
+
+
+class ReservedResource(StrEnum):
+    DOCTOR = "doctor"
+    PATIENT = "patient"
+    EQUIPMENT = "equipment"
+
+
+SLOT = timedelta(minutes=5)
+"""The booking grid: appointments start and end on it, and reservations hold one slot each."""
+_GRID_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def on_grid(moment: datetime) -> bool:
+    return (moment - _GRID_ORIGIN) % SLOT == timedelta(0)
+
+
+def grid_slots(start_at: datetime, end_at: datetime) -> list[datetime]:
+    """The starts of the grid slots covering ``[start_at, end_at)``; both ends on the grid."""
+    count = (end_at - start_at) // SLOT
+    return [start_at + i * SLOT for i in range(count)]
+
+
+def held_resources(appointment: Appointment) -> list[tuple[ReservedResource, Ref]]:
+    """What an active appointment occupies: its doctor, its patient and its device, if any."""
+    held = [
+        (ReservedResource.DOCTOR, appointment.doctor_id),
+        (ReservedResource.PATIENT, appointment.patient_id),
+    ]
+    if appointment.equipment_id is not None:
+        held.append((ReservedResource.EQUIPMENT, appointment.equipment_id))
+    return held
+
+
+class Reservation(Document):
+    """One grid slot of one doctor, patient or device, held by one active appointment.
+
+    The unique index on (resource, resource_id, slot) is what makes double booking impossible:
+    MongoDB refuses a second holder of a slot, whichever process or request tries. See
+    ``services/scheduling.py`` for how bookings, reschedules and cancellations use it.
+    """
+
+    resource: ReservedResource
+    resource_id: Ref
+    slot: UtcDatetime = Field(description="Start of the grid slot (SLOT long) that is held.")
+    appointment_id: Ref
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "reservations"
+        indexes = [
+            pymongo.IndexModel(
+                [("resource", 1), ("resource_id", 1), ("slot", 1)],
+                unique=True,
+                name="one_holder_per_slot",
+            ),
+            pymongo.IndexModel([("appointment_id", 1)]),
         ]

@@ -1,23 +1,54 @@
-"""Scheduling, rescheduling and cancelling appointments.
+"""Scheduling, rescheduling and cancelling appointments, with no double booking.
 
-Overlap prevention (no double booking across processes) belongs to the scheduling issue and
-needs reservations enforced by MongoDB itself; nothing here pretends to check it.
+No two active appointments (scheduled or checked in) may overlap for one doctor, one patient or
+one device. MongoDB enforces it, across requests and processes and without transactions: every
+active appointment holds one ``Reservation`` per resource per 5-minute grid slot of its window,
+and a unique index on (resource, resource_id, slot) refuses a second holder of any slot.
+
+- Book: the appointment's id is chosen first; all its reservations go in with ONE ordered
+  ``insert_many``. A duplicate key undoes this attempt's inserts and answers ``CONFLICT`` naming
+  what clashed; only when every slot is held is the appointment inserted (its failure releases
+  them). So booking is all or nothing, and no check-then-insert race exists.
+- Reschedule: reserve the new slots the appointment does not hold yet (``CONFLICT`` changes
+  nothing), then the compare-and-set update, then release the old slots outside the new window.
+- Cancel: the update first, then the reservations go: the time is free at once.
+- Orphans: a crash between those steps can leave reservations nobody should hold. ``reserve``
+  treats a clashing reservation as stale when its appointment is inactive, or (after
+  ``STALE_AFTER``, so bookings and reschedules still in flight are never robbed) missing or no
+  longer covering that resource and slot; it deletes such a reservation only if unchanged (by
+  ``_id`` and ``appointment_id``) and retries once. A process stalled longer than ``STALE_AFTER``
+  between its two writes is the one window this leaves; request timeouts are far shorter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from beanie import PydanticObjectId
 from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
+from pymongo.errors import BulkWriteError
 
 from errors import BadUserInput, Conflict
 from models.base import utcnow
 from models.equipment import EquipmentStatus, MedicalEquipment
 from models.patients import Patient
-from models.scheduling import Appointment, AppointmentStatus, Cancellation, Reschedule
+from models.scheduling import (
+    ACTIVE_APPOINTMENT_STATUSES,
+    SLOT,
+    Appointment,
+    AppointmentStatus,
+    Cancellation,
+    Reschedule,
+    Reservation,
+    ReservedResource,
+    grid_slots,
+    held_resources,
+    on_grid,
+)
 from models.staff import Doctor
 from services import care, common
 from services.changes import changed
@@ -26,6 +57,8 @@ from services.validation import build, require
 
 BY_START: Sort = (("start_at", ASC), ("_id", ASC))
 MAX_DURATION = timedelta(hours=12)
+STALE_AFTER = timedelta(minutes=5)
+"""How old a reservation without a live appointment covering it must be to count as an orphan."""
 _encoder = Encoder()
 
 
@@ -72,8 +105,148 @@ async def get_appointment(id: ObjectId) -> Appointment:
 
 def _check_times(start_at: datetime, end_at: datetime, now: datetime) -> None:
     require(end_at > start_at, "endAt", "must be after startAt")
+    grid = f"must be on the {SLOT.seconds // 60}-minute grid (like 09:00, 09:05, 09:10)"
+    require(on_grid(start_at), "startAt", grid)
+    require(on_grid(end_at), "endAt", grid)
     require(end_at - start_at <= MAX_DURATION, "endAt", "an appointment may last at most 12 hours")
     require(start_at > now, "startAt", "must be in the future")
+
+
+# -- reservations ------------------------------------------------------------------------------
+
+Key = tuple[ReservedResource, ObjectId, datetime]
+"""One grid slot of one resource: the unique key of a reservation."""
+
+
+def _keys(appointment: Appointment, start_at: datetime, end_at: datetime) -> set[Key]:
+    return {
+        (resource, resource_id, slot)
+        for resource, resource_id in held_resources(appointment)
+        for slot in grid_slots(start_at, end_at)
+    }
+
+
+def _key_of(raw: Mapping[str, Any]) -> Key:
+    return ReservedResource(raw["resource"]), raw["resource_id"], raw["slot"]
+
+
+def _reservations() -> Any:
+    return Reservation.get_motor_collection()
+
+
+async def _held(appointment_id: ObjectId) -> dict[Key, ObjectId]:
+    """The reservations ``appointment_id`` holds now, key -> reservation id."""
+    cursor = _reservations().find({"appointment_id": appointment_id})
+    return {_key_of(raw): raw["_id"] for raw in await cursor.to_list(None)}
+
+
+async def _release(reservation_ids: Collection[ObjectId]) -> None:
+    if reservation_ids:
+        await _reservations().delete_many({"_id": {"$in": list(reservation_ids)}})
+
+
+async def _release_appointment(appointment_id: ObjectId) -> None:
+    await _reservations().delete_many({"appointment_id": appointment_id})
+
+
+async def _holders(keys: Iterable[Key]) -> list[dict[str, Any]]:
+    """The reservations currently holding any of ``keys``, whoever holds them."""
+    slots: dict[tuple[ReservedResource, ObjectId], list[datetime]] = defaultdict(list)
+    for resource, resource_id, slot in keys:
+        slots[(resource, resource_id)].append(slot)
+    clauses = [
+        {"resource": resource.value, "resource_id": resource_id, "slot": {"$in": times}}
+        for (resource, resource_id), times in slots.items()
+    ]
+    if not clauses:
+        return []
+    found: list[dict[str, Any]] = await _reservations().find({"$or": clauses}).to_list(None)
+    return found
+
+
+def _covers(appointment: Mapping[str, Any], raw: Mapping[str, Any]) -> bool:
+    """Does this stored appointment still occupy the resource and slot ``raw`` reserves?"""
+    field = {"doctor": "doctor_id", "patient": "patient_id", "equipment": "equipment_id"}
+    return bool(
+        appointment.get(field[raw["resource"]]) == raw["resource_id"]
+        and appointment["start_at"] <= raw["slot"] < appointment["end_at"]
+    )
+
+
+async def _stale(holders: list[dict[str, Any]], mine: ObjectId) -> list[dict[str, Any]]:
+    """The holders no live appointment needs (see the module notes on orphans)."""
+    others = {raw["appointment_id"] for raw in holders} - {mine}
+    cursor = Appointment.get_motor_collection().find({"_id": {"$in": list(others)}})
+    appointments = {raw["_id"]: raw for raw in await cursor.to_list(None)}
+    active = {s.value for s in ACTIVE_APPOINTMENT_STATUSES}
+    settled = utcnow() - STALE_AFTER
+    stale = []
+    for raw in holders:
+        if raw["appointment_id"] == mine:
+            continue  # our own concurrent request (say, a second reschedule): never an orphan
+        appointment = appointments.get(raw["appointment_id"])
+        if appointment is not None and appointment["status"] not in active:
+            stale.append(raw)  # an inactive appointment never becomes active again
+        elif raw["created_at"] < settled and (appointment is None or not _covers(appointment, raw)):
+            stale.append(raw)
+    return stale
+
+
+def _clash(holders: list[dict[str, Any]], fallback: Iterable[str]) -> Conflict:
+    resources = sorted({raw["resource"] for raw in holders} or set(fallback))
+    appointment_ids = sorted({str(raw["appointment_id"]) for raw in holders})
+    message = f"Already booked at this time: {', '.join(resources)}"
+    if appointment_ids:
+        message += f" (appointment {', '.join(appointment_ids)})"
+    return Conflict(message, conflicts=resources, appointmentIds=appointment_ids)
+
+
+async def reserve(appointment_id: ObjectId, keys: Collection[Key]) -> list[ObjectId]:
+    """Hold every one of ``keys`` for ``appointment_id``, or none of them and ``CONFLICT``.
+
+    One ordered ``insert_many`` in a global key order; the unique index is the judge. Returns
+    the ids of the reservations inserted, for the caller to release if its next step fails.
+    """
+    ordered = sorted(keys, key=lambda k: (k[2], k[0].value, k[1]))
+    for attempt in range(2):
+        now = utcnow()
+        docs: list[dict[str, Any]] = [
+            {
+                "_id": ObjectId(),
+                "resource": resource.value,
+                "resource_id": resource_id,
+                "slot": slot,
+                "appointment_id": appointment_id,
+                "created_at": now,
+            }
+            for resource, resource_id, slot in ordered
+        ]
+        if not docs:
+            return []
+        try:
+            await _reservations().insert_many(docs, ordered=True)
+        except BulkWriteError as exc:
+            ids = [doc["_id"] for doc in docs]
+            await _release(ids)  # undo this attempt: only its own, freshly made ids
+            errors = (exc.details or {}).get("writeErrors") or []
+            if any(error.get("code") != 11000 for error in errors):
+                raise
+            failed = {str(error.get("op", {}).get("resource", "")) for error in errors} - {""}
+            holders = await _holders(ordered)
+            stale = await _stale(holders, appointment_id)
+            live = [raw for raw in holders if raw not in stale]
+            if live or attempt == 1:
+                raise _clash(live or holders, failed) from None
+            for raw in stale:  # only if nobody changed it since we looked
+                await _reservations().delete_one(
+                    {"_id": raw["_id"], "appointment_id": raw["appointment_id"]}
+                )
+            continue
+        return [doc["_id"] for doc in docs]
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# -- bookings ------------------------------------------------------------------------------------
 
 
 async def schedule_appointment(data: Mapping[str, Any]) -> Appointment:
@@ -96,7 +269,14 @@ async def schedule_appointment(data: Mapping[str, Any]) -> Appointment:
         )
     _check_times(appointment.start_at, appointment.end_at, utcnow())
     appointment.status = AppointmentStatus.SCHEDULED
-    await common.insert(appointment, "appointment")
+    appointment.id = PydanticObjectId()  # chosen now: the reservations name it before it exists
+    await reserve(appointment.id, _keys(appointment, appointment.start_at, appointment.end_at))
+    try:
+        await appointment.insert()
+    except Exception:
+        await _release_appointment(appointment.id)
+        raise
+    await changed(appointment, "created")
     await care.record(appointment.patient_id, doctor.id, doctor.department_id)  # type: ignore[arg-type]
     return appointment
 
@@ -105,10 +285,12 @@ async def _compare_and_set(
     appointment: Appointment,
     expected: Query,
     changes: Query,
-    change: str,
     push: Query | None = None,
 ) -> Appointment:
-    """Apply ``changes`` only if the appointment still matches ``expected``; CONFLICT if not."""
+    """Apply ``changes`` only if the appointment still matches ``expected``; CONFLICT if not.
+
+    The caller publishes the change (``changed``) once its reservations are settled.
+    """
     operation: Query = {"$set": {k: _encoder.encode(v) for k, v in changes.items()}}
     if push:
         operation["$push"] = {k: _encoder.encode(v) for k, v in push.items()}
@@ -117,9 +299,7 @@ async def _compare_and_set(
     )
     if result.matched_count == 0:
         raise Conflict("The appointment changed meanwhile; read it again and retry")
-    stored = await get_appointment(appointment.id)  # type: ignore[arg-type]
-    await changed(stored, change)
-    return stored
+    return await get_appointment(appointment.id)  # type: ignore[arg-type]
 
 
 async def reschedule_appointment(
@@ -150,13 +330,27 @@ async def reschedule_appointment(
         "startAt",
         "is the current time already",
     )
-    return await _compare_and_set(
-        appointment,
-        {"status": AppointmentStatus.SCHEDULED.value, "start_at": appointment.start_at},
-        {"start_at": entry.start_at, "end_at": entry.end_at, "updated_at": now},
-        "rescheduled",
-        push={"reschedule_history": entry},
-    )
+    # Hold the new time first (only the slots not held already), move, then let the old go.
+    held = await _held(id)
+    wanted = _keys(appointment, entry.start_at, entry.end_at)
+    taken = await reserve(id, wanted - held.keys())
+    try:
+        stored = await _compare_and_set(
+            appointment,
+            {
+                "status": AppointmentStatus.SCHEDULED.value,
+                "start_at": appointment.start_at,
+                "end_at": appointment.end_at,
+            },
+            {"start_at": entry.start_at, "end_at": entry.end_at, "updated_at": now},
+            push={"reschedule_history": entry},
+        )
+    except Exception:
+        await _release(taken)
+        raise
+    await _release([rid for key, rid in held.items() if key not in wanted])
+    await changed(stored, "rescheduled")
+    return stored
 
 
 async def cancel_appointment(id: ObjectId, reason: str | None) -> Appointment:
@@ -168,7 +362,7 @@ async def cancel_appointment(id: ObjectId, reason: str | None) -> Appointment:
             f"Only scheduled appointments can be cancelled; this one is {appointment.status.value}",
             {"id": f"appointment is {appointment.status.value}"},
         )
-    return await _compare_and_set(
+    stored = await _compare_and_set(
         appointment,
         {"status": AppointmentStatus.SCHEDULED.value},
         {
@@ -176,5 +370,7 @@ async def cancel_appointment(id: ObjectId, reason: str | None) -> Appointment:
             "cancellation": cancellation,
             "updated_at": now,
         },
-        "cancelled",
     )
+    await _release_appointment(id)  # inactive now: its time is free at once
+    await changed(stored, "cancelled")
+    return stored
