@@ -35,8 +35,10 @@ from cache.equipment import install as install_live_equipment
 from cache.equipment import start as start_live_equipment
 from config import Settings, get_settings
 from events.bus import create_bus
+from jobs import create_scheduler
 from schema import schema
 from schema.context import Context
+from services import notifications
 
 log = logging.getLogger("shms")
 
@@ -113,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.mongo, app.state.redis = mongo, redis
         cache = DocumentCache(redis, settings) if settings.cache_enabled else None
         app.state.bus = bus = create_bus(settings, redis)
+        bus.on_publish(notifications.on_event)  # confirmations follow every write
         await bus.start()  # listening before the first request: no event is missed
         runtime.install(runtime.Runtime(cache=cache, bus=bus))
         app.state.tokens = TokenService.from_settings(settings)  # verifies (and issues) JWTs
@@ -120,9 +123,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         log.info("SHMS ready on %s (%s mode)", where, settings.shms_env)
         await _seed_if_wanted(settings)
         await start_live_equipment(redis, settings, bus)
+        app.state.scheduler = scheduler = create_scheduler(settings, redis)
+        if settings.shms_jobs_enabled:
+            scheduler.start()  # runs only while this worker holds the Redis lease
         try:
             yield
         finally:
+            await scheduler.stop()  # releases the lease: another worker takes over at once
             await bus.aclose()  # open subscriptions complete cleanly; the Redis reader stops
             install_live_equipment(None)
             runtime.install(runtime.Runtime())  # services outside an app see no cache, no bus

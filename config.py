@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -100,6 +101,62 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Events a slow subscriber may fall behind before its oldest are dropped.",
     )
+    shms_jobs_enabled: bool = Field(
+        default=True,
+        description="Run the background scheduler (reminders, notification delivery); one "
+        "process at a time holds its Redis lease.",
+    )
+    shms_jobs_interval_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Seconds between two scheduler runs."
+    )
+    shms_jobs_lease_seconds: float = Field(
+        default=90.0,
+        gt=0,
+        le=3600,
+        description="Lifetime of the scheduler's Redis lease (renewed every run; keep it above "
+        "the interval): how soon another worker takes over from one that died.",
+    )
+    shms_reminder_lead_hours: float = Field(
+        default=24.0, gt=0, le=24 * 14, description="How long before an appointment to remind."
+    )
+    shms_notify_max_attempts: int = Field(
+        default=5, ge=1, le=100, description="Delivery attempts before a notification fails."
+    )
+    shms_notify_backoff_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="Wait after a failed delivery; doubles after each further failure.",
+    )
+    shms_smtp_host: str = Field(
+        default="", description="SMTP relay for e-mail notifications; empty: log them instead."
+    )
+    shms_smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP relay port.")
+    shms_smtp_from: str = Field(
+        default="shms@localhost", description="Sender address of e-mail notifications."
+    )
+    shms_smtp_user: str = Field(default="", description="SMTP login; empty: no login.")
+    shms_smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
+    shms_smtp_starttls: bool = Field(default=True, description="Upgrade SMTP with STARTTLS.")
+
+    shms_facility_timezone: str = Field(
+        default="Europe/Berlin",
+        description="IANA time zone of the facility: working hours and leave days are read in "
+        "it (daylight saving included); the API itself speaks UTC.",
+    )
+
+    @field_validator("shms_facility_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @property
+    def facility_timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.shms_facility_timezone)
 
     @property
     def jwt_algorithms(self) -> list[str]:

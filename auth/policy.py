@@ -33,6 +33,11 @@ class EntityKind(StrEnum):
     ADMIN_STAFF = "AdminStaff"
     EQUIPMENT = "MedicalEquipment"
     AUDIT_EVENT = "AuditEvent"
+    CALENDAR = "Calendar"  # a doctor's working hours and leave; the row is the Doctor
+    APPOINTMENT_TYPE = "AppointmentType"
+    MAINTENANCE_WINDOW = "MaintenanceWindow"
+    AVAILABILITY = "Availability"  # free slots of a doctor
+    NOTIFICATION = "Notification"
 
 
 PATIENT_DATA = frozenset(
@@ -86,6 +91,10 @@ EVERYONE = (*STAFF_ROLES, R.PATIENT, R.ANALYST, R.SERVICE)
 
 def each(roles: Iterable[Role], g: Grant) -> dict[Role, Grant]:
     return {role: g for role in roles}
+
+
+SCHEDULERS = (R.ADMIN, R.ADMIN_STAFF, R.DOCTOR, R.NURSE)
+"""Who reads calendars: the front desk, clinicians and admin."""
 
 
 # Field groups: GraphQL field names per guarded group. Fields not listed follow the row.
@@ -262,6 +271,13 @@ READ: dict[EntityKind, dict[str, Rules]] = {
         )
     },
     EntityKind.AUDIT_EVENT: {ROW: each((R.ADMIN, R.COMPLIANCE), grant(A))},
+    EntityKind.CALENDAR: {ROW: each(SCHEDULERS, grant(A))},
+    EntityKind.APPOINTMENT_TYPE: {ROW: each((*SCHEDULERS, R.PATIENT), grant(A))},
+    EntityKind.MAINTENANCE_WINDOW: {ROW: each(SCHEDULERS, grant(A))},
+    # Patients book their own visits, so they may look for free slots too.
+    EntityKind.AVAILABILITY: {ROW: each((*SCHEDULERS, R.PATIENT), grant(A))},
+    # Recipients only: a patient their own messages, a doctor (by staff id) theirs.
+    EntityKind.NOTIFICATION: {ROW: {R.PATIENT: grant(S), R.DOCTOR: grant(S)}},
 }
 
 
@@ -277,6 +293,9 @@ class Action(StrEnum):
     CHARGE = "charge"
     PAY = "pay"
     BREAK_GLASS = "breakTheGlass"
+    CHECK_IN = "checkIn"
+    COMPLETE = "complete"
+    MARK_NO_SHOW = "markNoShow"
 
 
 ADMIN_ONLY: Rules = {R.ADMIN: grant(A)}
@@ -289,6 +308,13 @@ FRONT_DESK_OR_CLINICIAN: Rules = {
     R.NURSE: grant(C, D),
     R.PATIENT: grant(S),
 }
+# The visit itself (arrival, outcome) is recorded by the front desk or the patient's clinicians,
+# with the same relation rules as booking; never by the patient.
+FRONT_DESK_OR_CARE_TEAM: Rules = {
+    **each((R.ADMIN, R.ADMIN_STAFF), grant(A)),
+    R.DOCTOR: grant(C),
+    R.NURSE: grant(C, D),
+}
 
 WRITE: dict[EntityKind, dict[str, Rules]] = {
     EntityKind.PATIENT: {
@@ -300,6 +326,9 @@ WRITE: dict[EntityKind, dict[str, Rules]] = {
         Action.SCHEDULE: FRONT_DESK_OR_CLINICIAN,
         Action.RESCHEDULE: FRONT_DESK_OR_CLINICIAN,
         Action.CANCEL: FRONT_DESK_OR_CLINICIAN,
+        Action.CHECK_IN: FRONT_DESK_OR_CARE_TEAM,
+        Action.COMPLETE: {R.DOCTOR: grant(C), R.NURSE: grant(C, D)},
+        Action.MARK_NO_SHOW: FRONT_DESK_OR_CARE_TEAM,
     },
     EntityKind.TREATMENT_PLAN: {
         Action.CREATE: {R.DOCTOR: grant(C)},
@@ -326,6 +355,11 @@ WRITE: dict[EntityKind, dict[str, Rules]] = {
         Action.ALLOCATE: ADMIN_ONLY,
         Action.CHANGE_STATUS: {R.ADMIN: grant(A), R.DOCTOR: grant(D), R.NURSE: grant(D)},
     },
+    # A doctor keeps their own template and leave (the row is the Doctor, so SELF is them);
+    # facility-wide holidays have no doctor row, so only admin may set them.
+    EntityKind.CALENDAR: {Action.UPDATE: {R.ADMIN: grant(A), R.DOCTOR: grant(S)}},
+    EntityKind.APPOINTMENT_TYPE: {Action.CREATE: ADMIN_ONLY},
+    EntityKind.MAINTENANCE_WINDOW: {Action.SCHEDULE: ADMIN_ONLY, Action.CANCEL: ADMIN_ONLY},
 }
 
 # Patient updates, per group of input fields (snake_case, as services receive them).

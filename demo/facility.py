@@ -20,7 +20,7 @@ from demo.clock import ANCHOR, SLOT_COUNT, minutes
 from models.departments import Department
 from models.equipment import EquipmentStatus, EquipmentStatusChange, MedicalEquipment
 from models.patients import Sex
-from models.staff import AdminStaff, Doctor, Nurse, StaffContact
+from models.staff import AdminStaff, Doctor, GeoPoint, Nurse, StaffContact
 
 OPENED_AT = ANCHOR - timedelta(days=3 * 365)
 """When the demo hospital's records begin: created_at of the facility documents."""
@@ -112,6 +112,28 @@ def _person(rng: random.Random) -> tuple[str, str]:
     return people.first_name(rng, sex), people.last_name(rng)
 
 
+CITY_CENTRE = GeoPoint(latitude=52.5200, longitude=13.4050)  # Berlin, where the demo is
+PRACTICE_RADIUS_KM = 15.0
+
+
+def doctor_location(n: int) -> GeoPoint:
+    """Where demo doctor ``n`` practises: within PRACTICE_RADIUS_KM of the city centre.
+
+    Its own RNG per doctor, so adding locations shifts no other demo data, and every seed size
+    puts the same doctor in the same place.
+    """
+    rng = random.Random(f"shms-demo/doctor-location/{n}")
+    distance = PRACTICE_RADIUS_KM * math.sqrt(rng.random())  # uniform over the disc
+    bearing = rng.uniform(0, 2 * math.pi)
+    dlat = math.degrees(distance * math.cos(bearing) / 6371.0088)
+    east = math.degrees(distance * math.sin(bearing) / 6371.0088)
+    dlon = east / math.cos(math.radians(CITY_CENTRE.latitude))  # a degree east is shorter here
+    return GeoPoint(
+        latitude=round(CITY_CENTRE.latitude + dlat, 5),
+        longitude=round(CITY_CENTRE.longitude + dlon, 5),
+    )
+
+
 def _doctor(rng: random.Random, staffing: _Staffing, unit: Unit, specialty: str) -> Doctor:
     staffing.doctors += 1
     first, last = _person(rng)
@@ -123,6 +145,7 @@ def _doctor(rng: random.Random, staffing: _Staffing, unit: Unit, specialty: str)
         contact=staffing.contact(rng, first, last),
         specialty=specialty,
         licence_number=f"MD-{unit.spec.code}-{staffing.doctors:05d}",
+        location=doctor_location(staffing.doctors),
         created_at=OPENED_AT,
         updated_at=OPENED_AT,
     )

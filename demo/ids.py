@@ -33,6 +33,8 @@ class Kind(IntEnum):
     BILLING_ACCOUNT = 11
     CHARGE = 12
     PAYMENT = 13
+    WORKING_HOURS = 14
+    APPOINTMENT_TYPE = 15
 
 
 def make_id(kind: Kind, n: int) -> PydanticObjectId:
@@ -100,3 +102,11 @@ def charge_id(n: int) -> PydanticObjectId:
 
 def payment_id(n: int) -> PydanticObjectId:
     return make_id(Kind.PAYMENT, n)
+
+
+def working_hours_id(n: int) -> PydanticObjectId:
+    return make_id(Kind.WORKING_HOURS, n)
+
+
+def appointment_type_id(n: int) -> PydanticObjectId:
+    return make_id(Kind.APPOINTMENT_TYPE, n)

@@ -10,12 +10,14 @@ from typing import TypeVar
 from beanie import Document, PydanticObjectId
 from tqdm import tqdm
 
+from demo import calendars
 from demo.accounts import seed_accounts
 from demo.facility import Facility, build_facility
 from demo.population import Batch, Population
 from models import (
     AdminStaff,
     Appointment,
+    AppointmentType,
     BillingAccount,
     Department,
     Doctor,
@@ -26,6 +28,7 @@ from models import (
     Reservation,
     Treatment,
     TreatmentPlan,
+    WorkingHours,
 )
 from models.scheduling import ACTIVE_APPOINTMENT_STATUSES, grid_slots, held_resources
 
@@ -47,6 +50,8 @@ SEEDED_MODELS: tuple[type[Document], ...] = (
     Treatment,
     Prescription,
     BillingAccount,
+    WorkingHours,
+    AppointmentType,
 )
 """Every collection the demo writes; ``drop_seeded_collections`` drops exactly these."""
 
@@ -67,6 +72,8 @@ class SeedSummary:
     treatments: int = 0
     prescriptions: int = 0
     billing_accounts: int = 0
+    working_hours: int = 0
+    appointment_types: int = 0
 
     @property
     def total(self) -> int:
@@ -115,6 +122,9 @@ async def _insert_facility(facility: Facility, summary: SeedSummary) -> None:
     summary.nurses = await _insert(Nurse, [n for u in units for n in u.nurses])
     summary.admin_staff = await _insert(AdminStaff, [a for u in units for a in u.admin_staff])
     summary.equipment = await _insert(MedicalEquipment, [e for u in units for e in u.equipment])
+    doctors = [d for u in units for d in u.doctors]
+    summary.working_hours = await _insert(WorkingHours, calendars.working_hours(doctors))
+    summary.appointment_types = await _insert(AppointmentType, calendars.appointment_types())
 
 
 async def _insert_batch(batch: Batch, summary: SeedSummary) -> None:

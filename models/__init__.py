@@ -3,10 +3,12 @@
 from models.accounts import Account, RefreshToken, ServiceClient
 from models.audit import AuditEvent
 from models.billing import BillingAccount
+from models.calendars import AppointmentType, CalendarException, MaintenanceWindow, WorkingHours
 from models.clinical import Prescription, Treatment, TreatmentPlan
 from models.departments import Department
 from models.equipment import MedicalEquipment
 from models.grants import AccessGrant
+from models.notifications import Notification
 from models.patients import Patient
 from models.scheduling import Appointment, Reservation
 from models.staff import AdminStaff, Doctor, Nurse
@@ -29,6 +31,11 @@ DOCUMENT_MODELS = (
     RefreshToken,
     AccessGrant,
     AuditEvent,
+    WorkingHours,
+    CalendarException,
+    AppointmentType,
+    MaintenanceWindow,
+    Notification,
 )
 
 __all__ = [
@@ -37,11 +44,15 @@ __all__ = [
     "Account",
     "AdminStaff",
     "Appointment",
+    "AppointmentType",
     "AuditEvent",
     "BillingAccount",
+    "CalendarException",
     "Department",
     "Doctor",
+    "MaintenanceWindow",
     "MedicalEquipment",
+    "Notification",
     "Nurse",
     "Patient",
     "Prescription",
@@ -50,4 +61,5 @@ __all__ = [
     "ServiceClient",
     "Treatment",
     "TreatmentPlan",
+    "WorkingHours",
 ]

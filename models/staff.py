@@ -24,6 +24,13 @@ class StaffContact(BaseModel):
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()\-]{5,25}$")
 
 
+class GeoPoint(BaseModel):
+    """A place on the globe in decimal degrees (WGS 84)."""
+
+    latitude: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    longitude: float = Field(ge=-180, le=180, allow_inf_nan=False)
+
+
 class StaffMember(Entity):
     first_name: Name
     last_name: Name
@@ -35,6 +42,9 @@ class StaffMember(Entity):
 class Doctor(StaffMember):
     specialty: ShortText
     licence_number: str = Field(min_length=3, max_length=40)
+    location: GeoPoint | None = Field(
+        default=None, description="Where the doctor practises; searched by services.proximity."
+    )
 
     class Settings:
         name = "doctors"
@@ -42,6 +52,8 @@ class Doctor(StaffMember):
             pymongo.IndexModel("licence_number", unique=True),
             pymongo.IndexModel([("department_id", 1), ("_id", 1)]),
             pymongo.IndexModel("specialty"),
+            # Plain range index (no 2d/2dsphere: mongomock has neither): bounding-box queries.
+            pymongo.IndexModel([("location.latitude", 1), ("location.longitude", 1)]),
         ]
 
 

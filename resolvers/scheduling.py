@@ -105,3 +105,31 @@ class SchedulingMutation:
         cancelled = await scheduling.cancel_appointment(oid(id), reason)
         info.context.access.wrote(K.APPOINTMENT, cancelled, Action.CANCEL, ["status"])
         return view(Appointment, cancelled)
+
+    @strawberry.mutation(description="Record that the patient arrived: scheduled -> checked_in.")
+    async def check_in_appointment(self, info: Info, id: strawberry.ID) -> Appointment:
+        await _own(info, id, Action.CHECK_IN)
+        arrived = await scheduling.check_in_appointment(oid(id))
+        info.context.access.wrote(K.APPOINTMENT, arrived, Action.CHECK_IN, ["status"])
+        return view(Appointment, arrived)
+
+    @strawberry.mutation(
+        description="Close a checked-in visit: checked_in -> completed; frees its time."
+    )
+    async def complete_appointment(
+        self, info: Info, id: strawberry.ID, notes: str | None = None
+    ) -> Appointment:
+        await _own(info, id, Action.COMPLETE)
+        done = await scheduling.complete_appointment(oid(id), notes)
+        fields = ["status", "notes"] if notes is not None else ["status"]
+        info.context.access.wrote(K.APPOINTMENT, done, Action.COMPLETE, fields)
+        return view(Appointment, done)
+
+    @strawberry.mutation(
+        description="The patient never came: scheduled -> no_show, once the start has passed."
+    )
+    async def mark_no_show(self, info: Info, id: strawberry.ID) -> Appointment:
+        await _own(info, id, Action.MARK_NO_SHOW)
+        missed = await scheduling.mark_no_show(oid(id))
+        info.context.access.wrote(K.APPOINTMENT, missed, Action.MARK_NO_SHOW, ["status"])
+        return view(Appointment, missed)

@@ -18,12 +18,13 @@ from schema.staff import (
     CreateDoctorInput,
     CreateNurseInput,
     Doctor,
+    DoctorDistance,
     Nurse,
     UpdateAdminStaffInput,
     UpdateDoctorInput,
     UpdateNurseInput,
 )
-from services import staff
+from services import proximity, staff
 
 
 @strawberry.type
@@ -49,6 +50,24 @@ class StaffQuery:
             info.context.page(first, after),
         )
         return connection(Doctor, page)
+
+    @strawberry.field(
+        description=(
+            "Active doctors with a location within `radiusKm` (at most 200) of a point, nearest"
+            " first, at most 50; `specialty` matches whole, any case."
+        )
+    )
+    async def doctors_near(
+        self,
+        info: Info,
+        latitude: float,
+        longitude: float,
+        radius_km: float,
+        specialty: str | None = None,
+    ) -> list[DoctorDistance]:
+        scope = await info.context.access.scope(K.DOCTOR)
+        found = await proximity.doctors_near(latitude, longitude, radius_km, specialty, scope)
+        return [view(DoctorDistance, d) for d in found]
 
     @strawberry.field(description="One nurse by id; null if there is none.")
     async def nurse(self, info: Info, id: strawberry.ID) -> Nurse | None:

@@ -13,9 +13,11 @@ from strawberry.types import ExecutionContext
 from resolvers.access import AccessMutation, AccessQuery
 from resolvers.audit import AuditQuery
 from resolvers.billing import BillingMutation, BillingQuery
+from resolvers.calendars import CalendarMutation, CalendarQuery
 from resolvers.clinical import ClinicalMutation, ClinicalQuery
 from resolvers.departments import DepartmentMutation, DepartmentQuery
 from resolvers.equipment import EquipmentMutation, EquipmentQuery
+from resolvers.notifications import NotificationQuery
 from resolvers.patients import PatientMutation, PatientQuery
 from resolvers.scheduling import SchedulingMutation, SchedulingQuery
 from resolvers.staff import StaffMutation, StaffQuery
@@ -32,10 +34,12 @@ DOMAIN_QUERIES = (
     DepartmentQuery,
     StaffQuery,
     SchedulingQuery,
+    CalendarQuery,
     ClinicalQuery,
     EquipmentQuery,
     BillingQuery,
     AuditQuery,
+    NotificationQuery,
 )
 DOMAIN_MUTATIONS = (
     AccessMutation,
@@ -43,6 +47,7 @@ DOMAIN_MUTATIONS = (
     DepartmentMutation,
     StaffMutation,
     SchedulingMutation,
+    CalendarMutation,
     ClinicalMutation,
     EquipmentMutation,
     BillingMutation,

@@ -20,6 +20,12 @@ strawberry.enum(m.AdminDuty, description="What an administrative employee does."
 AdminDuty = m.AdminDuty
 
 
+@strawberry.type(description="A place in decimal degrees (WGS 84).")
+class GeoPoint:
+    latitude: float
+    longitude: float
+
+
 @strawberry.type
 class StaffContact:
     email: str | None
@@ -78,6 +84,9 @@ class Doctor(StaffMember):
 
     specialty: str
     licence_number: str | None = strawberry.field(resolver=_licence)
+    location: GeoPoint | None = strawberry.field(
+        description="Where the doctor practises, if recorded; see doctorsNear."
+    )
 
     appointments = appointments_field(
         "appointments_by_doctor", "This doctor's appointments", (K.DOCTOR, "schedule")
@@ -103,6 +112,18 @@ class AdminStaff(StaffMember):
     duties: list[AdminDuty]
 
 
+@strawberry.type(description="A doctor found by doctorsNear, with how far away they are.")
+class DoctorDistance:
+    doctor: Doctor
+    distance_km: float = strawberry.field(description="Great-circle distance, in kilometres.")
+
+
+@strawberry.input(description="Latitude -90..90 and longitude -180..180, in decimal degrees.")
+class GeoPointInput:
+    latitude: float
+    longitude: float
+
+
 @strawberry.input
 class StaffContactInput:
     email: str | None = None
@@ -117,6 +138,7 @@ class CreateDoctorInput:
     specialty: str
     licence_number: str
     contact: StaffContactInput | None = None
+    location: GeoPointInput | None = None
 
 
 @strawberry.input(description="Only the fields given change.")
@@ -128,6 +150,9 @@ class UpdateDoctorInput:
     licence_number: str | None = strawberry.UNSET
     contact: StaffContactInput | None = strawberry.UNSET
     active: bool | None = strawberry.UNSET
+    location: GeoPointInput | None = strawberry.field(
+        default=strawberry.UNSET, description="null clears it."
+    )
 
 
 @strawberry.input

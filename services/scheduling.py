@@ -12,6 +12,9 @@ and a unique index on (resource, resource_id, slot) refuses a second holder of a
 - Reschedule: reserve the new slots the appointment does not hold yet (``CONFLICT`` changes
   nothing), then the compare-and-set update, then release the old slots outside the new window.
 - Cancel: the update first, then the reservations go: the time is free at once.
+- Visits: check-in (scheduled -> checked_in), completion (checked_in -> completed) and no-show
+  (scheduled -> no_show, once the start has passed) are compare-and-sets on the status; the two
+  final ones are inactive, so like a cancel they then release the appointment's reservations.
 - Orphans: a crash between those steps can leave reservations nobody should hold. ``reserve``
   treats a clashing reservation as stale when its appointment is inactive, or (after
   ``STALE_AFTER``, so bookings and reschedules still in flight are never robbed) missing or no
@@ -30,10 +33,11 @@ from typing import Any
 from beanie import PydanticObjectId
 from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
+from pydantic import BaseModel
 from pymongo.errors import BulkWriteError
 
 from errors import BadUserInput, Conflict
-from models.base import utcnow
+from models.base import LongText, utcnow
 from models.equipment import EquipmentStatus, MedicalEquipment
 from models.patients import Patient
 from models.scheduling import (
@@ -374,3 +378,64 @@ async def cancel_appointment(id: ObjectId, reason: str | None) -> Appointment:
     await _release_appointment(id)  # inactive now: its time is free at once
     await changed(stored, "cancelled")
     return stored
+
+
+# -- visits: check-in, completion, no-show ---------------------------------------------------
+
+_FROM: dict[AppointmentStatus, AppointmentStatus] = {
+    AppointmentStatus.CHECKED_IN: AppointmentStatus.SCHEDULED,
+    AppointmentStatus.COMPLETED: AppointmentStatus.CHECKED_IN,
+    AppointmentStatus.NO_SHOW: AppointmentStatus.SCHEDULED,
+}
+"""The one status each visit transition starts from: scheduled -> checked_in -> completed, and
+scheduled -> no_show. Completed and no-show are final (and inactive)."""
+
+
+class _Notes(BaseModel):
+    notes: LongText
+
+
+async def _transition(
+    id: ObjectId,
+    to: AppointmentStatus,
+    change: str,
+    extra: Mapping[str, Any] | None = None,
+    started_only: bool = False,
+) -> Appointment:
+    """Move ``id`` to ``to`` by compare-and-set on its status; release its time once inactive."""
+    appointment = await get_appointment(id)
+    now = utcnow()
+    source = _FROM[to]
+    if appointment.status != source:
+        current = appointment.status.value
+        raise BadUserInput(
+            f"Cannot move an appointment from {current} to {to.value}"
+            f" (only a {source.value} one can become {to.value})",
+            {"id": f"appointment is {current}; cannot become {to.value}"},
+        )
+    if started_only:
+        require(appointment.start_at <= now, "id", f"appointment has not started yet ({to.value})")
+    stored = await _compare_and_set(
+        appointment,
+        {"status": source.value},
+        {"status": to.value, "updated_at": now, **(extra or {})},
+    )
+    if to not in ACTIVE_APPOINTMENT_STATUSES:
+        await _release_appointment(id)  # inactive now: its time is free at once
+    await changed(stored, change)
+    return stored
+
+
+async def check_in_appointment(id: ObjectId) -> Appointment:
+    return await _transition(id, AppointmentStatus.CHECKED_IN, "checked_in")
+
+
+async def complete_appointment(id: ObjectId, notes: str | None) -> Appointment:
+    extra: dict[str, Any] = {}
+    if notes is not None:
+        extra["notes"] = build(_Notes, {"notes": notes}).notes
+    return await _transition(id, AppointmentStatus.COMPLETED, "completed", extra)
+
+
+async def mark_no_show(id: ObjectId) -> Appointment:
+    return await _transition(id, AppointmentStatus.NO_SHOW, "no_show", started_only=True)
