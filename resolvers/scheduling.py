@@ -82,7 +82,8 @@ class SchedulingMutation:
             await access.require(K.APPOINTMENT, Action.SCHEDULE, patient=patient)
         else:  # the service answers BAD_USER_INPUT for an unknown patient, to those allowed
             await access.require(K.APPOINTMENT, Action.SCHEDULE, patient_id=data.get("patient_id"))
-        booked = await scheduling.schedule_appointment(data)
+        zone = info.context.settings.facility_timezone
+        booked = await scheduling.schedule_appointment(data, zone)
         access.wrote(K.APPOINTMENT, booked, Action.SCHEDULE, data)
         return view(Appointment, booked)
 
@@ -92,7 +93,11 @@ class SchedulingMutation:
     ) -> Appointment:
         await _own(info, id, Action.RESCHEDULE)
         moved = await scheduling.reschedule_appointment(
-            oid(id), input.start_at, input.end_at, input.reason
+            oid(id),
+            input.start_at,
+            input.end_at,
+            input.reason,
+            info.context.settings.facility_timezone,
         )
         info.context.access.wrote(K.APPOINTMENT, moved, Action.RESCHEDULE, ["start_at", "end_at"])
         return view(Appointment, moved)

@@ -123,6 +123,30 @@ def exception_intervals(
     return merge(out)
 
 
+async def calendar_refusal(
+    doctor_id: ObjectId, start_at: datetime, end_at: datetime, zone: ZoneInfo
+) -> str | None:
+    """Why the doctor cannot be booked for ``[start_at, end_at)``, or None when they can.
+
+    A doctor without a weekly template has no calendar to enforce (a facility that has not set
+    calendars up keeps booking freely); with one, the visit must fit inside a working range
+    and touch no leave or holiday.
+    """
+    template = await calendars.working_hours(doctor_id)
+    if template is None:
+        return None
+    first, last = start_at.astimezone(zone).date(), end_at.astimezone(zone).date()
+    hours = working_intervals(template, first, last, zone)
+    if not any(s <= start_at and end_at <= e for s, e in hours):
+        return "is outside the doctor's working hours"
+    off = exception_intervals(
+        await calendars.exceptions_between(doctor_id, first, last), first, last, zone
+    )
+    if any(s < end_at and start_at < e for s, e in off):
+        return "falls on the doctor's leave or a holiday"
+    return None
+
+
 # -- the query -------------------------------------------------------------------------------------
 
 

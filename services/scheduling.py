@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from beanie import PydanticObjectId
 from beanie.odm.utils.encoder import Encoder
@@ -55,6 +56,7 @@ from models.scheduling import (
 )
 from models.staff import Doctor
 from services import care, common
+from services.availability import calendar_refusal
 from services.changes import changed
 from services.pagination import ASC, Page, PageArgs, Query, Sort, paginate
 from services.validation import build, require
@@ -253,7 +255,20 @@ async def reserve(appointment_id: ObjectId, keys: Collection[Key]) -> list[Objec
 # -- bookings ------------------------------------------------------------------------------------
 
 
-async def schedule_appointment(data: Mapping[str, Any]) -> Appointment:
+async def _fits_calendar(appointment: Appointment, zone: ZoneInfo | None) -> None:
+    if zone is None:
+        return
+    refusal = await calendar_refusal(
+        appointment.doctor_id, appointment.start_at, appointment.end_at, zone
+    )
+    if refusal is not None:
+        raise BadUserInput(f"startAt: the time {refusal}", {"startAt": refusal})
+
+
+async def schedule_appointment(
+    data: Mapping[str, Any], zone: ZoneInfo | None = None
+) -> Appointment:
+    """Book; given the facility's ``zone``, the doctor's calendar (if any) must allow it."""
     doctor = await Doctor.get(data.get("doctor_id")) if data.get("doctor_id") else None
     # department_id comes from the doctor, not the client: it is what department filters rely on.
     fields = dict(data, department_id=doctor.department_id if doctor else ObjectId())
@@ -272,6 +287,7 @@ async def schedule_appointment(data: Mapping[str, Any]) -> Appointment:
             "equipment is out of service",
         )
     _check_times(appointment.start_at, appointment.end_at, utcnow())
+    await _fits_calendar(appointment, zone)
     appointment.status = AppointmentStatus.SCHEDULED
     appointment.id = PydanticObjectId()  # chosen now: the reservations name it before it exists
     await reserve(appointment.id, _keys(appointment, appointment.start_at, appointment.end_at))
@@ -307,7 +323,11 @@ async def _compare_and_set(
 
 
 async def reschedule_appointment(
-    id: ObjectId, start_at: datetime, end_at: datetime, reason: str | None
+    id: ObjectId,
+    start_at: datetime,
+    end_at: datetime,
+    reason: str | None,
+    zone: ZoneInfo | None = None,
 ) -> Appointment:
     appointment = await get_appointment(id)
     now = utcnow()
@@ -323,6 +343,9 @@ async def reschedule_appointment(
         },
     )
     _check_times(entry.start_at, entry.end_at, now)
+    await _fits_calendar(
+        appointment.model_copy(update={"start_at": entry.start_at, "end_at": entry.end_at}), zone
+    )
     if appointment.status != AppointmentStatus.SCHEDULED:
         status = appointment.status.value
         raise BadUserInput(
