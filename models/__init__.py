@@ -8,6 +8,7 @@ from models.clinical import Prescription, Treatment, TreatmentPlan
 from models.departments import Department
 from models.equipment import MedicalEquipment
 from models.grants import AccessGrant
+from models.idempotency import IdempotencyKey
 from models.notifications import Notification
 from models.patients import Patient
 from models.scheduling import Appointment, Reservation
@@ -36,6 +37,7 @@ DOCUMENT_MODELS = (
     AppointmentType,
     MaintenanceWindow,
     Notification,
+    IdempotencyKey,
 )
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "CalendarException",
     "Department",
     "Doctor",
+    "IdempotencyKey",
     "MaintenanceWindow",
     "MedicalEquipment",
     "Notification",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 import strawberry
+from bson import ObjectId
 
 from auth.policy import Action
 from auth.policy import EntityKind as K
+from models import BillingAccount as AccountDoc
 from resolvers.common import perform
 from schema.billing import (
     AddChargeInput,
@@ -17,15 +20,41 @@ from schema.billing import (
     OpenBillingAccountInput,
     RecordPaymentInput,
 )
-from schema.common import Connection, connection, create_data, oid, requested, requested_nodes, view
+from schema.common import (
+    Connection,
+    IdempotencyKey,
+    connection,
+    create_data,
+    oid,
+    requested,
+    requested_nodes,
+    view,
+)
 from schema.context import Info
 from services import billing
+from services.idempotency import idempotent
 
 
 def _with_money(data: dict[str, Any]) -> dict[str, Any]:
     """Flatten ``amount: {amount, currency}`` into the service's amount and currency."""
     money = data.pop("amount")
     return {**data, "amount": money["amount"], "currency": money["currency"]}
+
+
+def _subject(info: Info) -> str | None:
+    principal = info.context.principal
+    return principal.subject if principal is not None else None
+
+
+def _replay(info: Info, action: Action) -> Callable[[str], Awaitable[AccountDoc]]:
+    """How a retry with a used idempotency key is answered: the account as it is now, if the
+    caller may still do ``action``."""
+
+    async def load(id: str) -> AccountDoc:
+        await info.context.access.require(K.BILLING_ACCOUNT, action)
+        return await billing.get_billing_account(ObjectId(id))
+
+    return load
 
 
 @strawberry.type
@@ -57,7 +86,7 @@ class BillingQuery:
 class BillingMutation:
     @strawberry.mutation(description="Open the billing account of a patient (one per patient).")
     async def open_billing_account(
-        self, info: Info, input: OpenBillingAccountInput
+        self, info: Info, input: OpenBillingAccountInput, idempotency_key: IdempotencyKey = None
     ) -> BillingAccount:
         data = create_data(input)
         run = partial(
@@ -66,26 +95,56 @@ class BillingMutation:
             data.get("currency", "EUR"),
             data.get("insurance"),
         )
-        return view(
-            BillingAccount, await perform(info, K.BILLING_ACCOUNT, Action.CREATE, run, data)
+        opened = await idempotent(
+            _subject(info),
+            "openBillingAccount",
+            idempotency_key,
+            {"input": data},
+            partial(perform, info, K.BILLING_ACCOUNT, Action.CREATE, run, data),
+            _replay(info, Action.CREATE),
         )
+        return view(BillingAccount, opened)
 
     @strawberry.mutation(description="Bill a treatment, a device's use, or a manual item.")
     async def add_charge(
-        self, info: Info, account_id: strawberry.ID, input: AddChargeInput
+        self,
+        info: Info,
+        account_id: strawberry.ID,
+        input: AddChargeInput,
+        idempotency_key: IdempotencyKey = None,
     ) -> BillingAccount:
         data = _with_money(create_data(input))
-        run = partial(billing.add_charge, oid(account_id, "accountId"), data)
-        charged = await perform(info, K.BILLING_ACCOUNT, Action.CHARGE, run, ["charges"])
+        account = oid(account_id, "accountId")
+        run = partial(billing.add_charge, account, data)
+        charged = await idempotent(
+            _subject(info),
+            "addCharge",
+            idempotency_key,
+            {"account_id": account, "input": data},
+            partial(perform, info, K.BILLING_ACCOUNT, Action.CHARGE, run, ["charges"]),
+            _replay(info, Action.CHARGE),
+        )
         return view(BillingAccount, charged)
 
     @strawberry.mutation(description="Record a payment; it may not exceed what is owed.")
     async def record_payment(
-        self, info: Info, account_id: strawberry.ID, input: RecordPaymentInput
+        self,
+        info: Info,
+        account_id: strawberry.ID,
+        input: RecordPaymentInput,
+        idempotency_key: IdempotencyKey = None,
     ) -> BillingAccount:
         data = _with_money(create_data(input))
-        run = partial(billing.record_payment, oid(account_id, "accountId"), data)
-        paid = await perform(info, K.BILLING_ACCOUNT, Action.PAY, run, ["payments"])
+        account = oid(account_id, "accountId")
+        run = partial(billing.record_payment, account, data)
+        paid = await idempotent(
+            _subject(info),
+            "recordPayment",
+            idempotency_key,
+            {"account_id": account, "input": data},
+            partial(perform, info, K.BILLING_ACCOUNT, Action.PAY, run, ["payments"]),
+            _replay(info, Action.PAY),
+        )
         return view(BillingAccount, paid)
 
     @strawberry.mutation(description="Set or (with null) remove the account's insurance.")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from bson import ObjectId
 
 from auth.policy import Action
 from auth.policy import EntityKind as K
+from models import Appointment as AppointmentDoc
 from schema.common import (
     Connection,
+    IdempotencyKey,
     connection,
     create_data,
     oid,
@@ -23,6 +28,7 @@ from schema.scheduling import (
     ScheduleAppointmentInput,
 )
 from services import scheduling
+from services.idempotency import idempotent
 from services.pagination import both
 
 
@@ -60,55 +66,120 @@ class SchedulingQuery:
         )
 
 
-async def _own(info: Info, id: strawberry.ID, action: Action) -> object:
+async def _own(info: Info, id: strawberry.ID | str, action: Action) -> AppointmentDoc:
     info.context.access.require_role(K.APPOINTMENT, action)
     appointment = await scheduling.get_appointment(oid(id))
     await info.context.access.require(K.APPOINTMENT, action, row=appointment)
     return appointment
 
 
+async def _may_schedule_for(info: Info, patient_id: Any) -> None:
+    access = info.context.access
+    access.require_role(K.APPOINTMENT, Action.SCHEDULE)
+    # Clinicians book for patients they treat: the relation comes from the patient record.
+    patient = await info.context.loaders.patient_by_id.load(patient_id)
+    if patient is not None:
+        await access.require(K.APPOINTMENT, Action.SCHEDULE, patient=patient)
+    else:  # the service answers BAD_USER_INPUT for an unknown patient, to those allowed
+        await access.require(K.APPOINTMENT, Action.SCHEDULE, patient_id=patient_id)
+
+
+async def _booked(info: Info, id: str) -> AppointmentDoc:
+    """A retried booking's answer: the appointment, if the caller may still book for them."""
+    appointment = await scheduling.get_appointment(ObjectId(id))
+    await _may_schedule_for(info, appointment.patient_id)
+    return appointment
+
+
+def _subject(info: Info) -> str | None:
+    principal = info.context.principal
+    return principal.subject if principal is not None else None
+
+
 @strawberry.type
 class SchedulingMutation:
     @strawberry.mutation(description="Book an appointment.")
     async def schedule_appointment(
-        self, info: Info, input: ScheduleAppointmentInput
+        self, info: Info, input: ScheduleAppointmentInput, idempotency_key: IdempotencyKey = None
     ) -> Appointment:
         data = create_data(input)
-        access = info.context.access
-        access.require_role(K.APPOINTMENT, Action.SCHEDULE)
-        # Clinicians book for patients they treat: the relation comes from the patient record.
-        patient = await info.context.loaders.patient_by_id.load(data.get("patient_id"))
-        if patient is not None:
-            await access.require(K.APPOINTMENT, Action.SCHEDULE, patient=patient)
-        else:  # the service answers BAD_USER_INPUT for an unknown patient, to those allowed
-            await access.require(K.APPOINTMENT, Action.SCHEDULE, patient_id=data.get("patient_id"))
-        zone = info.context.settings.facility_timezone
-        booked = await scheduling.schedule_appointment(data, zone)
-        access.wrote(K.APPOINTMENT, booked, Action.SCHEDULE, data)
+
+        async def run() -> AppointmentDoc:
+            await _may_schedule_for(info, data.get("patient_id"))
+            zone = info.context.settings.facility_timezone
+            booked = await scheduling.schedule_appointment(data, zone)
+            info.context.access.wrote(K.APPOINTMENT, booked, Action.SCHEDULE, data)
+            return booked
+
+        booked = await idempotent(
+            _subject(info),
+            "scheduleAppointment",
+            idempotency_key,
+            {"input": data},
+            run,
+            lambda done: _booked(info, done),
+        )
         return view(Appointment, booked)
 
     @strawberry.mutation(description="Move a scheduled appointment; the change is kept in history.")
     async def reschedule_appointment(
-        self, info: Info, id: strawberry.ID, input: RescheduleAppointmentInput
+        self,
+        info: Info,
+        id: strawberry.ID,
+        input: RescheduleAppointmentInput,
+        idempotency_key: IdempotencyKey = None,
     ) -> Appointment:
-        await _own(info, id, Action.RESCHEDULE)
-        moved = await scheduling.reschedule_appointment(
-            oid(id),
-            input.start_at,
-            input.end_at,
-            input.reason,
-            info.context.settings.facility_timezone,
+        async def run() -> AppointmentDoc:
+            await _own(info, id, Action.RESCHEDULE)
+            moved = await scheduling.reschedule_appointment(
+                oid(id),
+                input.start_at,
+                input.end_at,
+                input.reason,
+                info.context.settings.facility_timezone,
+            )
+            fields = ["start_at", "end_at"]
+            info.context.access.wrote(K.APPOINTMENT, moved, Action.RESCHEDULE, fields)
+            return moved
+
+        payload = {
+            "id": str(id),
+            "start_at": input.start_at,
+            "end_at": input.end_at,
+            "reason": input.reason,
+        }
+        moved = await idempotent(
+            _subject(info),
+            "rescheduleAppointment",
+            idempotency_key,
+            payload,
+            run,
+            lambda done: _own(info, done, Action.RESCHEDULE),
         )
-        info.context.access.wrote(K.APPOINTMENT, moved, Action.RESCHEDULE, ["start_at", "end_at"])
         return view(Appointment, moved)
 
     @strawberry.mutation(description="Cancel a scheduled appointment.")
     async def cancel_appointment(
-        self, info: Info, id: strawberry.ID, reason: str | None = None
+        self,
+        info: Info,
+        id: strawberry.ID,
+        reason: str | None = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Appointment:
-        await _own(info, id, Action.CANCEL)
-        cancelled = await scheduling.cancel_appointment(oid(id), reason)
-        info.context.access.wrote(K.APPOINTMENT, cancelled, Action.CANCEL, ["status"])
+        async def run() -> AppointmentDoc:
+            await _own(info, id, Action.CANCEL)
+            cancelled = await scheduling.cancel_appointment(oid(id), reason)
+            info.context.access.wrote(K.APPOINTMENT, cancelled, Action.CANCEL, ["status"])
+            return cancelled
+
+        cancelled = await idempotent(
+            _subject(info),
+            "cancelAppointment",
+            idempotency_key,
+            {"id": str(id), "reason": reason},
+            run,
+            lambda done: _own(info, done, Action.CANCEL),
+        )
         return view(Appointment, cancelled)
 
     @strawberry.mutation(description="Record that the patient arrived: scheduled -> checked_in.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Generic, NewType, TypeVar
+from typing import Annotated, Any, Generic, NewType, TypeVar
 
 import strawberry
 from bson import ObjectId
@@ -205,3 +205,14 @@ def requested_nodes(info: Any) -> set[str]:
     top = info.selected_fields[0].selections
     rows = _children(top, "nodes") + _children(_children(top, "edges"), "node")
     return _names(rows) - {"__typename"}
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    strawberry.argument(
+        description="1-100 characters, unique per request: retries with the same key and "
+        "arguments take effect once and get the same answer for 24 hours; the same key with "
+        "other arguments is refused with CONFLICT."
+    ),
+]
+"""The ``idempotencyKey`` argument of mutations that create or move money or bookings."""

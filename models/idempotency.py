@@ -1,0 +1,43 @@
+"""Idempotency keys: one row per (caller, key) remembers what a retried mutation did."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import pymongo
+from beanie import Document
+
+from models.base import UtcDatetime
+
+
+class IdempotencyStatus(StrEnum):
+    IN_PROGRESS = "in_progress"  # claimed; the mutation runs (or its process died)
+    DONE = "done"  # ran once; retries answer with result_id
+    FAILED = "failed"  # failed unexpectedly, effect unknown; refused until expires_at
+
+
+class IdempotencyKey(Document):
+    """Written and read only by ``services.idempotency``.
+
+    ``expires_at`` is the single clock: 24 hours after the claim for ``done`` rows, a short
+    lease for ``in_progress`` and ``failed`` ones. A row past it counts as absent (real MongoDB's
+    TTL monitor removes it eventually; mongomock never does) and is replaced by a
+    compare-and-set on ``claim``, the random token of whoever holds the row.
+    """
+
+    subject: str  # the caller's token subject
+    key: str
+    operation: str  # the mutation's GraphQL name
+    payload_hash: str  # sha256 of the canonical JSON of operation, subject and arguments
+    status: IdempotencyStatus
+    claim: str
+    result_id: str | None = None
+    claimed_at: UtcDatetime
+    expires_at: UtcDatetime
+
+    class Settings:
+        name = "idempotency_keys"
+        indexes = [
+            pymongo.IndexModel([("subject", 1), ("key", 1)], unique=True),
+            pymongo.IndexModel("expires_at", expireAfterSeconds=0),
+        ]

@@ -1,0 +1,245 @@
+"""Idempotency keys for mutations that create or move money or bookings.
+
+A client that may retry (a timeout, a dropped connection, a double click) sends the same
+``idempotencyKey`` with the same arguments; the mutation then takes effect once, and every
+retry gets the same answer (the same object, read again). The design uses MongoDB alone, no
+transactions: the ``idempotency_keys`` collection has a unique index on (subject, key), so
+exactly one request wins the insert of the ``in_progress`` claim and runs the mutation.
+
+- Same key, same payload, finished: the stored ``result_id`` is loaded and returned.
+- Same key, same payload, still running: poll (a few ms, growing) for at most
+  ``WAIT_FOR_RESULT``; then ``CONFLICT`` ("still in progress, retry later").
+- Same key, another payload or another mutation: ``CONFLICT``, nothing runs. Keys are per
+  caller (token subject): another caller's identical key is independent.
+- The mutation refused the request (``BAD_USER_INPUT``, ``CONFLICT``, ``NOT_FOUND``,
+  ``FORBIDDEN``, ...: such errors are raised before anything is written): the claim is deleted,
+  so a corrected retry may use the same key.
+- Any other error: the effect is unknown (the write may have happened before the failure),
+  so the row is kept as ``failed`` for ``FAILED_HOLD`` and retries with the key get
+  ``CONFLICT`` telling the client to check the state; afterwards the key may be used again.
+- A claim whose process died stays ``in_progress`` only for ``LEASE``; then it counts as
+  expired and the next retry takes it over.
+
+Rows expire ``KEY_LIFETIME`` after the claim (a TTL index on real MongoDB; reads filter on
+``expires_at`` anyway, and an expired row is replaced by a compare-and-set on its ``claim``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from beanie import Document
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from errors import BadUserInput, Conflict, ShmsError
+from models.base import utcnow
+from models.idempotency import IdempotencyKey, IdempotencyStatus
+
+D = TypeVar("D", bound=Document)
+
+KEY_LIFETIME = timedelta(hours=24)
+LEASE = timedelta(seconds=60)  # longer than any of these mutations may take
+FAILED_HOLD = timedelta(seconds=60)
+WAIT_FOR_RESULT = 5.0  # seconds a duplicate waits for the first request to finish
+MAX_KEY_LENGTH = 100
+
+# Refusals: the services raise these before writing anything, so the key is released.
+NOTHING_WRITTEN = frozenset(
+    {"BAD_USER_INPUT", "CONFLICT", "NOT_FOUND", "FORBIDDEN", "UNAUTHENTICATED", "RATE_LIMITED"}
+)
+
+
+def _plain(value: Any) -> Any:
+    """Arguments -> JSON-able values, the same for equal arguments however they were written."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items() if v is not None}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=json.dumps) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
+    if isinstance(value, ObjectId):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def payload_hash(operation: str, subject: str, payload: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of the mutation name, the caller and the arguments."""
+    document = {"operation": operation, "subject": subject, "arguments": _plain(payload)}
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_key(key: str) -> None:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        reason = f"must be 1 to {MAX_KEY_LENGTH} characters"
+        raise BadUserInput(f"idempotencyKey: {reason}", {"idempotencyKey": reason})
+
+
+def _collection() -> Any:
+    return IdempotencyKey.get_motor_collection()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Held:
+    """A claim this request holds: the row, its token and when it was claimed."""
+
+    row_id: Any
+    claim: str
+    claimed_at: datetime
+
+
+async def _claim(subject: str, key: str, operation: str, digest: str) -> _Held:
+    """Insert the ``in_progress`` row; raises DuplicateKeyError if (subject, key) exists."""
+    now = utcnow()
+    claim = secrets.token_hex(16)
+    row = {
+        "subject": subject,
+        "key": key,
+        "operation": operation,
+        "payload_hash": digest,
+        "status": IdempotencyStatus.IN_PROGRESS.value,
+        "claim": claim,
+        "result_id": None,
+        "claimed_at": now,
+        "expires_at": now + LEASE,
+    }
+    inserted = await _collection().insert_one(row)
+    return _Held(inserted.inserted_id, claim, now)
+
+
+async def _take_over(row: Mapping[str, Any], operation: str, digest: str) -> _Held | None:
+    """Replace an expired row by a fresh claim, unless someone else replaced it first."""
+    now = utcnow()
+    claim = secrets.token_hex(16)
+    done = await _collection().update_one(
+        {"_id": row["_id"], "claim": row["claim"], "expires_at": {"$lte": now}},
+        {
+            "$set": {
+                "operation": operation,
+                "payload_hash": digest,
+                "status": IdempotencyStatus.IN_PROGRESS.value,
+                "claim": claim,
+                "result_id": None,
+                "claimed_at": now,
+                "expires_at": now + LEASE,
+            }
+        },
+    )
+    return _Held(row["_id"], claim, now) if done.modified_count == 1 else None
+
+
+def _expired(row: Mapping[str, Any]) -> bool:
+    expires: datetime = row["expires_at"]
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    return expires <= utcnow()
+
+
+def _refuse_mismatch(row: Mapping[str, Any], operation: str, digest: str) -> None:
+    if row["operation"] != operation:
+        raise Conflict(
+            f"idempotencyKey was already used for {row['operation']}; use a new key",
+            fields=["idempotencyKey"],
+        )
+    if row["payload_hash"] != digest:
+        raise Conflict(
+            f"idempotencyKey was already used for {operation} with different arguments;"
+            " use a new key for a different request",
+            fields=["idempotencyKey"],
+        )
+
+
+async def _run_claimed(held: _Held, run: Callable[[], Awaitable[D]]) -> D:
+    mine = {"_id": held.row_id, "claim": held.claim}
+    try:
+        result = await run()
+    except ShmsError as exc:
+        if exc.code in NOTHING_WRITTEN:
+            await _collection().delete_one(mine)
+        else:
+            await _fail(mine)
+        raise
+    except BaseException:  # cancelled included: whether the write happened is unknown
+        await asyncio.shield(_fail(mine))
+        raise
+    done = {
+        "status": IdempotencyStatus.DONE.value,
+        "result_id": str(result.id),
+        "expires_at": held.claimed_at + KEY_LIFETIME,
+    }
+    await _collection().update_one(mine, {"$set": done})
+    return result
+
+
+async def _fail(mine: Mapping[str, Any]) -> None:
+    until = utcnow() + FAILED_HOLD
+    status = IdempotencyStatus.FAILED.value
+    await _collection().update_one(mine, {"$set": {"status": status, "expires_at": until}})
+
+
+async def idempotent(
+    subject: str | None,
+    operation: str,
+    key: str | None,
+    payload: Mapping[str, Any],
+    run: Callable[[], Awaitable[D]],
+    load: Callable[[str], Awaitable[D]],
+) -> D:
+    """Run ``run`` once per (``subject``, ``key``); retries get ``load(result id)``.
+
+    Without a key (or a caller: ``run`` then refuses the request) this is just ``run()``.
+    """
+    if key is None or subject is None:
+        return await run()
+    check_key(key)
+    digest = payload_hash(operation, subject, payload)
+    deadline = time.monotonic() + WAIT_FOR_RESULT
+    pause = 0.002
+    while True:
+        try:
+            held = await _claim(subject, key, operation, digest)
+        except DuplicateKeyError:
+            pass
+        else:
+            return await _run_claimed(held, run)
+        row = await _collection().find_one({"subject": subject, "key": key})
+        if row is None:  # released or removed meanwhile: claim again at once
+            continue
+        if _expired(row):
+            taken = await _take_over(row, operation, digest)
+            if taken is not None:
+                return await _run_claimed(taken, run)
+            continue
+        _refuse_mismatch(row, operation, digest)
+        if row["status"] == IdempotencyStatus.DONE.value:
+            return await load(str(row["result_id"]))
+        if row["status"] == IdempotencyStatus.FAILED.value:
+            raise Conflict(
+                "An earlier request with this idempotencyKey failed unexpectedly and its"
+                " effect is unknown; check the current state, then use a new key if still needed",
+                fields=["idempotencyKey"],
+            )
+        if time.monotonic() >= deadline:
+            raise Conflict(
+                "A request with this idempotencyKey is still in progress; retry later",
+                fields=["idempotencyKey"],
+            )
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
