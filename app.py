@@ -38,6 +38,7 @@ from events.bus import create_bus
 from jobs import create_scheduler
 from schema import schema
 from schema.context import Context
+from schema.limits import BodySizeLimit
 from services import notifications
 
 log = logging.getLogger("shms")
@@ -51,6 +52,8 @@ class GraphQLApp(GraphQL[Context, None]):
             schema,
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            allow_queries_via_get=settings.shms_env != "production",  # never mutations
+            multipart_uploads_enabled=False,  # batching stays off too (no batching_config)
         )
         self.settings = settings
 
@@ -159,7 +162,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", root),
             Route("/health", health),
             Route("/metrics", metrics_text),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                BodySizeLimit(graphql, settings.shms_max_body_bytes),
+                methods=["GET", "POST"],
+            ),
             WebSocketRoute("/graphql", graphql),
             *oauth.routes,  # /oauth/token and the /.well-known issuer documents
         ],

@@ -36,6 +36,22 @@ class Settings(BaseSettings):
     shms_max_page_size: int = Field(
         default=100, ge=1, le=1000, description="Largest `first` a list accepts."
     )
+    shms_max_body_bytes: int = Field(
+        default=100_000, ge=1_000, description="Largest HTTP request body; larger is 413."
+    )
+    shms_max_depth: int = Field(default=12, ge=1, description="Deepest selection nesting.")
+    shms_max_aliases: int = Field(default=30, ge=0, description="Most aliases in one document.")
+    shms_max_tokens: int = Field(default=2000, ge=10, description="Most tokens in one document.")
+    shms_max_directives: int = Field(default=5, ge=0, description="Most directives on one field.")
+    shms_max_root_fields: int = Field(
+        default=20, ge=1, description="Most root fields in one operation."
+    )
+    shms_max_cost: int = Field(
+        default=5000,
+        ge=1,
+        description="Highest estimated cost of an operation: every field counts 1, times the "
+        "`first` (or default page size) of each enclosing list.",
+    )
     shms_graphiql: bool | None = Field(
         default=None, description="Serve GraphiQL; default: on except in production."
     )
