@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
+from auth.identity import load_grants
 from auth.policy import (
     FIELDS,
     PATIENT_DATA,
@@ -80,7 +81,16 @@ class AccessControl:
         self.audit = audit
         self.auth_error = auth_error
         self._rels: dict[tuple[EntityKind, Any], frozenset[Rel]] = {}
+        self._grants_loaded = False
         self._patients_where: dict[str, list[ObjectId]] = {}
+
+    async def _grants(self) -> Principal:
+        """The caller, with their break-the-glass grants loaded (once per request or event)."""
+        principal = self.principal
+        if not self._grants_loaded:
+            await load_grants(principal)
+            self._grants_loaded = True
+        return principal
 
     @property
     def principal(self) -> Principal:
@@ -123,6 +133,7 @@ class AccessControl:
         self._rels.pop((entity, id), None)
 
     async def relations(self, entity: EntityKind, row: Any) -> frozenset[Rel]:
+        await self._grants()
         key = (entity, getattr(row, "id", None) or id(row))
         cached = self._rels.get(key)
         if cached is None:
@@ -233,6 +244,7 @@ class AccessControl:
 
     async def scope(self, entity: EntityKind) -> Query:
         """The database filter for rows of ``entity`` this caller may list."""
+        await self._grants()
         rels = relations_for(READ.get(entity, {}).get(ROW, {}), self.principal.roles)
         if not rels:
             raise Forbidden(f"Not allowed to list {entity.value} records")
@@ -306,6 +318,7 @@ class AccessControl:
         from the ``patient`` it is about (a new plan needs a care relationship with them).
         """
         self.require_role(entity, action)
+        await self._grants()
         rules = WRITE.get(entity, {}).get(action, {})
         if row is not None:
             rels = await self.relations(entity, row)
@@ -345,6 +358,7 @@ class AccessControl:
             raise Forbidden("Not allowed to change patient records")
 
     async def require_patient_update(self, patient: Patient, changes: Mapping[str, Any]) -> None:
+        await self._grants()
         rels = frozenset(self._patient_rels(patient))
         for group, (names, rules) in WRITE_FIELDS.items():
             touched = set(changes) & set(names)

@@ -73,8 +73,8 @@ async def principal_from_claims(claims: Mapping[str, Any], settings: Settings) -
     """Build the caller from verified claims; linked records come from the token itself.
 
     The department of a staff member may be left out of a token (``shms token`` for instance);
-    it is then read from their record. Clinicians' live break-the-glass grants are loaded here
-    so every check in the request sees them.
+    it is then read from their record. Clinicians' live break-the-glass grants are loaded by
+    ``load_grants`` when the first access decision needs them.
     """
     if settings.shms_oidc_jwks_url:
         claims = await _with_account(claims)
@@ -89,7 +89,6 @@ async def principal_from_claims(claims: Mapping[str, Any], settings: Settings) -
             if record is not None:
                 department_id = record.department_id
                 break
-    glass = await grants.live_grants(subject) if roles & CLINICIANS else {}
     client = claims.get("client_id")
     return Principal(
         subject=subject,
@@ -100,8 +99,15 @@ async def principal_from_claims(claims: Mapping[str, Any], settings: Settings) -
         client_id=str(client) if client else None,
         token_id=str(claims["jti"]) if claims.get("jti") else None,
         expires_at=int(claims["exp"]) if claims.get("exp") else None,
-        glass=glass,
     )
+
+
+async def load_grants(principal: Principal) -> None:
+    """Fill in the clinician's live break-the-glass grants (read when access is first decided,
+    so a request refused before that, say by the query limits, touches no database)."""
+    live = await grants.live_grants(principal.subject) if principal.roles & CLINICIANS else {}
+    principal.glass.clear()
+    principal.glass.update(live)
 
 
 async def authenticate(

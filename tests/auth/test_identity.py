@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from auth.identity import authenticate, bearer, principal_from_claims
+from auth.identity import authenticate, bearer, load_grants, principal_from_claims
 from auth.roles import Role
 from config import Settings
 from errors import Unauthenticated
@@ -43,8 +43,11 @@ async def test_live_grants_are_loaded_for_clinicians_only(database: Any) -> None
             expires_at=now + timedelta(minutes=minutes),
         ).insert()
     nurse = await principal_from_claims({"sub": "nurse-1", "roles": ["nurse"]}, LOCAL)
+    assert nurse.glass == {}  # not read until an access decision needs them
+    await load_grants(nurse)
     assert nurse.glass == {patient.id: "reason 30"}  # the expired grant is gone
     clerk = await principal_from_claims({"sub": "nurse-1", "roles": ["billing"]}, LOCAL)
+    await load_grants(clerk)
     assert clerk.glass == {}
 
 

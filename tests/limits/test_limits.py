@@ -150,3 +150,20 @@ async def test_a_non_json_mutation_is_refused(
         )
     )
     assert response.status_code in {400, 415} and ops == 0
+
+
+async def test_a_clinicians_bomb_costs_no_database_work_either(app: Any, http: Any) -> None:
+    """Break-the-glass grants are read only when access is decided, never for a refused query."""
+    from bson import ObjectId
+
+    from tests.conftest import token_for
+
+    token = token_for(app, roles=["doctor"], sid=str(ObjectId()), did=str(ObjectId()))
+    response, ops = await measured(
+        http.post(
+            "/graphql",
+            json={"query": _depth_bomb(10)},
+            headers={"authorization": f"Bearer {token}"},
+        )
+    )
+    assert _codes(response.json()) == {"DEPTH_LIMIT"} and ops == 0
