@@ -6,13 +6,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
@@ -20,6 +24,10 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET, UnsetType
 
 import db
@@ -43,9 +51,47 @@ from services import notifications
 
 log = logging.getLogger("shms")
 
+WS_GOING_AWAY = 1001
+"""The close code every WebSocket still open at shutdown gets (RFC 6455 "going away")."""
+
+LiveHandler = BaseGraphQLTransportWSHandler[Context, None] | BaseGraphQLWSHandler[Context, None]
+
+
+class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """``graphql-transport-ws``, registered with the app while the connection is open."""
+
+    async def handle(self) -> None:
+        live = cast("GraphQLApp", self.view).live
+        live.add(self)
+        try:
+            await super().handle()
+        finally:
+            live.discard(self)
+
+
+class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """Legacy ``graphql-ws``, registered with the app while the connection is open."""
+
+    async def handle(self) -> None:
+        live = cast("GraphQLApp", self.view).live
+        live.add(self)
+        try:
+            await super().handle()
+        finally:
+            live.discard(self)
+
+
+def _operation_tasks(handler: LiveHandler) -> list[asyncio.Task[Any]]:
+    if isinstance(handler, BaseGraphQLTransportWSHandler):
+        return [op.task for op in handler.operations.values() if op.task is not None]
+    return list(handler.tasks.values())
+
 
 class GraphQLApp(GraphQL[Context, None]):
     """Builds a fresh context (and so fresh loaders) for every request."""
+
+    graphql_transport_ws_handler_class = _TransportWSHandler
+    graphql_ws_handler_class = _LegacyWSHandler
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -54,8 +100,22 @@ class GraphQLApp(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
             allow_queries_via_get=settings.shms_env != "production",  # never mutations
             multipart_uploads_enabled=False,  # batching stays off too (no batching_config)
+            # No connection_init in time: closed with 4408 (graphql-transport-ws).
+            connection_init_wait_timeout=timedelta(seconds=settings.shms_ws_init_timeout_seconds),
         )
         self.settings = settings
+        self.live: set[LiveHandler] = set()  # the WebSocket connections open right now
+
+    async def close_websockets(self, within: float) -> None:
+        """At shutdown, after the bus ended every subscription: let their operations send
+        ``complete`` (at most ``within`` seconds), then close each connection with 1001."""
+        handlers = list(self.live)
+        tasks = [task for handler in handlers for task in _operation_tasks(handler)]
+        if tasks:
+            await asyncio.wait(tasks, timeout=within)
+        for handler in handlers:
+            with contextlib.suppress(Exception):  # the client may have gone meanwhile
+                await handler.websocket.close(code=WS_GOING_AWAY, reason="Server shutting down")
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
@@ -66,6 +126,8 @@ class GraphQLApp(GraphQL[Context, None]):
         principal, error = await authenticate(
             request.app.state.tokens, self.settings, authorization
         )
+        sink = getattr(response, "headers", None)  # strawberry's sub-response (HTTP only)
+        # RateLimit-* headers set on it are merged into the reply; a WebSocket gets none.
         return Context(
             settings=self.settings,
             request=request,
@@ -73,6 +135,7 @@ class GraphQLApp(GraphQL[Context, None]):
             auth_error=error,
             request_id=request_id[:64],
             client_address=request.client.host if request.client else None,
+            rate_headers=sink if isinstance(sink, MutableHeaders) else {},
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -134,6 +197,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await scheduler.stop()  # releases the lease: another worker takes over at once
             await bus.aclose()  # open subscriptions complete cleanly; the Redis reader stops
+            await graphql.close_websockets(settings.shms_shutdown_timeout_seconds)  # then 1001
             install_live_equipment(None)
             runtime.install(runtime.Runtime())  # services outside an app see no cache, no bus
             await app.state.tokens.aclose()

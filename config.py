@@ -87,6 +87,24 @@ class Settings(BaseSettings):
     shms_login_window_seconds: int = Field(
         default=900, ge=10, description="Window (and lock-out) for failed sign-ins."
     )
+    shms_rate_limit_enabled: bool = Field(
+        default=True,
+        description="Rate-limit GraphQL operations in Redis, weighted by their estimated cost.",
+    )
+    shms_rate_limit_points: int = Field(
+        default=10_000,
+        ge=1,
+        description="Cost points one viewer (token subject; anonymous: client address) may "
+        "spend per window.",
+    )
+    shms_rate_limit_address_points: int = Field(
+        default=50_000,
+        ge=1,
+        description="Cost points one client address may spend per window, across all viewers.",
+    )
+    shms_rate_limit_window_seconds: int = Field(
+        default=60, ge=1, le=86400, description="Length of the fixed rate-limit window."
+    )
     shms_break_glass_minutes: int = Field(
         default=60, ge=1, le=24 * 60, description="How long an emergency access grant lasts."
     )
@@ -116,6 +134,19 @@ class Settings(BaseSettings):
         ge=1,
         le=1_000_000,
         description="Events a slow subscriber may fall behind before its oldest are dropped.",
+    )
+    shms_ws_init_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long a WebSocket may stay open without `connection_init` (then 4408).",
+    )
+    shms_shutdown_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Longest graceful shutdown: give it to uvicorn's "
+        "`--timeout-graceful-shutdown`; open subscriptions get this long to complete.",
     )
     shms_jobs_enabled: bool = Field(
         default=True,

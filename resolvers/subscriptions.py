@@ -10,8 +10,10 @@ policy exactly as in a query.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
@@ -21,7 +23,7 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from auth.policy import EntityKind as K
 from cache import runtime
-from errors import Forbidden, ShmsError
+from errors import Forbidden, ShmsError, Unauthenticated
 from events.types import DomainEvent
 from metrics import metrics
 from models.equipment import MedicalEquipment as EquipmentDocument
@@ -86,9 +88,31 @@ async def _visible(
     requested = _requested_under(info.selected_fields[0].selections, child)
     operation = info.operation.name.value if info.operation.name else field
     stream = bus.subscribe([entity])
+    principal = info.context.principal
+    expires_at = principal.expires_at if principal is not None else None
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        end = getattr(stream, "end", None)  # ends the bus subscription: the loop below stops
+        if end is not None:
+            end()
+
+    # The subscription lives no longer than the token it was opened with: a timer ends it at
+    # ``exp`` even when no event comes, and every event checks again (a late timer changes
+    # nothing). It then ends with an UNAUTHENTICATED error (reason ``token_expired``).
+    timer = (
+        asyncio.get_running_loop().call_later(max(0.0, expires_at - time.time()), expire)
+        if expires_at is not None
+        else None
+    )
     metrics.subscriptions_open[field] += 1
     try:
         async for event in stream:
+            if expires_at is not None and time.time() >= expires_at:
+                expire()
+                break
             if not wanted(event):
                 continue
             context = info.context.for_event(operation)
@@ -102,7 +126,14 @@ async def _visible(
                 await _flush(context)
                 continue
             yield event, visible, context
+        if expired:
+            raise Unauthenticated(
+                "The token of this subscription expired; subscribe again with a fresh one",
+                reason="token_expired",
+            )
     finally:
+        if timer is not None:
+            timer.cancel()
         metrics.subscriptions_open[field] -= 1
         close = getattr(stream, "aclose", None)
         if close is not None:

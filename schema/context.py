@@ -28,6 +28,8 @@ class Context:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     client_address: str | None = None
     connection_params: Any = None  # a WebSocket's connection_init payload
+    query_cost: int = 0  # the operation's estimated cost, set by QueryLimits
+    rate_headers: Any = field(default_factory=dict)  # RateLimit-* headers for the HTTP reply
     loaders: Loaders = field(init=False)
     audit: AuditTrail = field(init=False)
     access: AccessControl = field(init=False)

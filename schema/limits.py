@@ -133,6 +133,8 @@ class _LimitsRule(ASTValidationRule):
     variables: Mapping[str, Any]
     hide_schema: bool
     aliases: int
+    sink: Any  # the request context: receives ``query_cost`` of the operation that runs
+    operation_name: str | None
 
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
@@ -160,6 +162,11 @@ class _LimitsRule(ASTValidationRule):
                 )
             )
         depth, cost = measure.walk(node.selection_set, root)
+        chosen = self.operation_name is None or (
+            node.name is not None and node.name.value == self.operation_name
+        )
+        if chosen and hasattr(self.sink, "query_cost"):
+            self.sink.query_cost = cost  # for the rate limiter (schema/ratelimit.py)
         if depth > s.shms_max_depth:
             self.report_error(
                 _error(
@@ -233,7 +240,13 @@ class QueryLimits(SchemaExtension):
         rule = type(
             "LimitsRule",
             (_LimitsRule,),
-            {"settings": settings, "variables": ec.variables or {}, "hide_schema": hide_schema},
+            {
+                "settings": settings,
+                "variables": ec.variables or {},
+                "hide_schema": hide_schema,
+                "sink": ec.context,
+                "operation_name": ec.operation_name,
+            },
         )
         ec.validation_rules = (*ec.validation_rules, rule)
         yield

@@ -26,6 +26,7 @@ from schema.common import SCALARS
 from schema.errors import ErrorCodes
 from schema.extensions import AuditFlush
 from schema.limits import QueryLimits
+from schema.ratelimit import RateLimit
 from schema.staff import AdminStaff, Doctor, Nurse
 from schema.subscriptions import EventExecutor
 
@@ -71,7 +72,7 @@ def build_schema(**options: Any) -> ShmsSchema:
         subscription=Subscription,
         execution_context_class=EventExecutor,  # each subscription event on its own context
         types=[Doctor, Nurse, AdminStaff],
-        extensions=[ErrorCodes, QueryLimits, AuditFlush],  # limits inside ErrorCodes
+        extensions=[ErrorCodes, QueryLimits, RateLimit, AuditFlush],  # limits inside ErrorCodes
         config=StrawberryConfig(scalar_map=SCALARS),
         **options,
     )
