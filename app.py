@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, cast
 
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -28,6 +30,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 import db
@@ -87,6 +90,9 @@ def _operation_tasks(handler: LiveHandler) -> list[asyncio.Task[Any]]:
     return list(handler.tasks.values())
 
 
+MUTATION = re.compile(r"(^|[}\s])mutation\b")
+
+
 class GraphQLApp(GraphQL[Context, None]):
     """Builds a fresh context (and so fresh loaders) for every request."""
 
@@ -105,6 +111,25 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         self.settings = settings
         self.live: set[LiveHandler] = set()  # the WebSocket connections open right now
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+        """Queries answer within ``SHMS_OPERATION_TIMEOUT_SECONDS`` or get ``TIMEOUT``.
+
+        Mutations are not cut short: a write stopped between its steps could leave work half
+        done (each step is bounded by the store's own timeouts instead).
+        """
+        data = kwargs.get("request_data")
+        text = getattr(data, "query", None) or ""
+        if MUTATION.search(text):
+            return await super().execute_single(*args, **kwargs)
+        limit = self.settings.shms_operation_timeout_seconds
+        try:
+            return await asyncio.wait_for(super().execute_single(*args, **kwargs), limit)
+        except TimeoutError:
+            metrics.metrics.operation_timeouts += 1
+            message = f"The operation took longer than {limit:g} s (SHMS_OPERATION_TIMEOUT_SECONDS)"
+            error = GraphQLError(message, extensions={"code": "TIMEOUT"})
+            return ExecutionResult(data=None, errors=[error])
 
     async def close_websockets(self, within: float) -> None:
         """At shutdown, after the bus ended every subscription: let their operations send

@@ -67,12 +67,15 @@ def _serve(args: argparse.Namespace) -> int:
     """Run the ASGI app under uvicorn; ``--reload`` is for development only."""
     import uvicorn
 
+    settings = config.get_settings()
     uvicorn.run(
         "app:app",
         host=args.host,
         port=args.port,
         reload=args.reload,
-        log_level=config.get_settings().shms_log_level.lower(),
+        log_level=settings.shms_log_level.lower(),
+        # In-flight requests get this long to finish on SIGTERM (see README, Security).
+        timeout_graceful_shutdown=int(settings.shms_shutdown_timeout_seconds),
     )
     return 0
 

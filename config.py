@@ -6,6 +6,7 @@ fakeredis) so a fresh checkout serves a demo facility with no services installed
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,6 +52,16 @@ class Settings(BaseSettings):
         ge=1,
         description="Highest estimated cost of an operation: every field counts 1, times the "
         "`first` (or default page size) of each enclosing list.",
+    )
+    shms_operation_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Wall-clock limit of a query (mutations are never cut short mid-write).",
+    )
+    shms_max_cost_by_role: str = Field(
+        default="analyst=20000,service=2000",
+        description="Per-role cost ceilings, `role=points` comma-separated; a caller gets the "
+        "highest of their roles' ceilings, SHMS_MAX_COST for roles not listed.",
     )
     shms_graphiql: bool | None = Field(
         default=None, description="Serve GraphiQL; default: on except in production."
@@ -204,6 +215,17 @@ class Settings(BaseSettings):
     @property
     def facility_timezone(self) -> ZoneInfo:
         return ZoneInfo(self.shms_facility_timezone)
+
+    def cost_ceiling(self, roles: Iterable[str]) -> int:
+        """The highest cost ceiling among ``roles`` (SHMS_MAX_COST where none is listed)."""
+        listed = dict(
+            (part.split("=", 1)[0].strip(), int(part.split("=", 1)[1]))
+            for part in self.shms_max_cost_by_role.split(",")
+            if "=" in part
+        )
+        return max(
+            (listed.get(str(r), self.shms_max_cost) for r in roles), default=self.shms_max_cost
+        )
 
     @property
     def jwt_algorithms(self) -> list[str]:

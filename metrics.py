@@ -28,6 +28,7 @@ class Metrics:
         self.subscriptions_open: Counter[str] = Counter()  # gauge, by subscription field
         self.bus_connections = 0  # successful (re)subscriptions of the Redis reader
         self.equipment_status_errors: Counter[str] = Counter()  # by operation, failed open
+        self.operation_timeouts = 0  # queries cut at SHMS_OPERATION_TIMEOUT_SECONDS
 
 
 metrics = Metrics()
@@ -72,6 +73,12 @@ def _cache_stats() -> dict[tuple[str, str], int]:
     except Exception:  # a broken exporter must not take the other metrics down
         log.warning("could not read the document cache's statistics", exc_info=True)
         return {}
+
+
+def _rate_limit_failed_open() -> int:
+    from schema.ratelimit import FAILED_OPEN  # imported late: the schema imports this module
+
+    return FAILED_OPEN["count"]
 
 
 def render() -> str:
@@ -132,6 +139,18 @@ def render() -> str:
             "counter",
             "Live equipment status operations that failed and fell back to MongoDB.",
             _by("operation", m.equipment_status_errors),
+        ),
+        *_family(
+            "shms_operation_timeouts_total",
+            "counter",
+            "Queries answered TIMEOUT after SHMS_OPERATION_TIMEOUT_SECONDS.",
+            [({}, m.operation_timeouts)],
+        ),
+        *_family(
+            "shms_rate_limit_failed_open_total",
+            "counter",
+            "Requests let through unmetered because Redis could not count them.",
+            [({}, _rate_limit_failed_open())],
         ),
     ]
     return "\n".join(lines) + "\n"

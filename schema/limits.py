@@ -178,15 +178,18 @@ class _LimitsRule(ASTValidationRule):
                     s.shms_max_depth,
                 )
             )
-        if cost > s.shms_max_cost:
+        principal = getattr(self.sink, "principal", None)
+        ceiling = s.cost_ceiling(principal.roles if principal is not None else ())
+        if cost > ceiling:
             self.report_error(
                 _error(
-                    f"The operation's estimated cost is {cost}; at most {s.shms_max_cost} is "
-                    "allowed (SHMS_MAX_COST; lists count once per row of `first`).",
+                    f"The operation's estimated cost is {cost}; at most {ceiling} is allowed "
+                    "for your role (SHMS_MAX_COST, SHMS_MAX_COST_BY_ROLE; lists count once per "
+                    "row of `first`).",
                     node,
                     "COST_LIMIT",
                     "SHMS_MAX_COST",
-                    s.shms_max_cost,
+                    ceiling,
                 )
             )
 

@@ -167,3 +167,16 @@ async def test_a_clinicians_bomb_costs_no_database_work_either(app: Any, http: A
         )
     )
     assert _codes(response.json()) == {"DEPTH_LIMIT"} and ops == 0
+
+
+async def test_the_cost_ceiling_depends_on_the_role(app: Any, http: Any) -> None:
+    query = """{ departments(first: 30) { nodes {
+        doctors(first: 30) { nodes { id lastName } } } } }"""
+    admin, _ = await _post(http, app, query)
+    assert "errors" not in admin, admin  # within SHMS_MAX_COST (5000)
+    response, ops = await measured(
+        http.post("/graphql", json={"query": query}, headers=bearer(app, "service"))
+    )
+    body = response.json()
+    assert _codes(body) == {"COST_LIMIT"} and ops == 0  # service: 2000 (SHMS_MAX_COST_BY_ROLE)
+    assert body["errors"][0]["extensions"]["max"] == 2000
