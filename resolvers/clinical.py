@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import strawberry
 
 from auth.policy import Action
 from auth.policy import EntityKind as K
 from errors import BadUserInput
 from models.patients import Patient as PatientDoc
+from resolvers.common import perform
 from schema.clinical import (
     CreatePrescriptionInput,
     CreateTreatmentPlanInput,
@@ -109,11 +112,10 @@ class ClinicalMutation:
         self, info: Info, input: CreateTreatmentPlanInput
     ) -> TreatmentPlan:
         data = create_data(input)
-        access = info.context.access
-        access.require_role(K.TREATMENT_PLAN, Action.CREATE)
-        await access.require(K.TREATMENT_PLAN, Action.CREATE, patient=await _patient(info, data))
-        plan = await clinical.create_treatment_plan(data)
-        access.wrote(K.TREATMENT_PLAN, plan, Action.CREATE, data)
+        info.context.access.require_role(K.TREATMENT_PLAN, Action.CREATE)
+        run = partial(clinical.create_treatment_plan, data)
+        patient = await _patient(info, data)
+        plan = await perform(info, K.TREATMENT_PLAN, Action.CREATE, run, data, patient=patient)
         return view(TreatmentPlan, plan)
 
     @strawberry.mutation(description="Change a plan, including its status (see transitions).")
@@ -121,12 +123,10 @@ class ClinicalMutation:
         self, info: Info, id: strawberry.ID, input: UpdateTreatmentPlanInput
     ) -> TreatmentPlan:
         changes = update_data(input)
-        access = info.context.access
-        access.require_role(K.TREATMENT_PLAN, Action.UPDATE)
+        info.context.access.require_role(K.TREATMENT_PLAN, Action.UPDATE)
         plan = await clinical.get_treatment_plan(oid(id))
-        await access.require(K.TREATMENT_PLAN, Action.UPDATE, row=plan)
-        updated = await clinical.update_treatment_plan(oid(id), changes)
-        access.wrote(K.TREATMENT_PLAN, updated, Action.UPDATE, changes)
+        run = partial(clinical.update_treatment_plan, oid(id), changes)
+        updated = await perform(info, K.TREATMENT_PLAN, Action.UPDATE, run, changes, row=plan)
         return view(TreatmentPlan, updated)
 
     @strawberry.mutation(description="Record a treatment given under an active plan.")
@@ -145,34 +145,31 @@ class ClinicalMutation:
     @strawberry.mutation
     async def create_prescription(self, info: Info, input: CreatePrescriptionInput) -> Prescription:
         data = create_data(input)
-        access = info.context.access
-        access.require_role(K.PRESCRIPTION, Action.CREATE)
-        await access.require(K.PRESCRIPTION, Action.CREATE, patient=await _patient(info, data))
-        prescription = await clinical.create_prescription(data)
-        access.wrote(K.PRESCRIPTION, prescription, Action.CREATE, data)
-        return view(Prescription, prescription)
+        info.context.access.require_role(K.PRESCRIPTION, Action.CREATE)
+        run = partial(clinical.create_prescription, data)
+        patient = await _patient(info, data)
+        created = await perform(info, K.PRESCRIPTION, Action.CREATE, run, data, patient=patient)
+        return view(Prescription, created)
 
     @strawberry.mutation(description="Change what was prescribed, before it is dispensed.")
     async def update_prescription(
         self, info: Info, id: strawberry.ID, input: UpdatePrescriptionInput
     ) -> Prescription:
         changes = update_data(input)
-        access = info.context.access
-        access.require_role(K.PRESCRIPTION, Action.UPDATE)
-        prescription = await clinical.get_prescription(oid(id))
-        await access.require(K.PRESCRIPTION, Action.UPDATE, row=prescription)
-        changed = await clinical.update_prescription(oid(id), changes)
-        access.wrote(K.PRESCRIPTION, changed, Action.UPDATE, changes)
+        info.context.access.require_role(K.PRESCRIPTION, Action.UPDATE)
+        row = await clinical.get_prescription(oid(id))
+        run = partial(clinical.update_prescription, oid(id), changes)
+        changed = await perform(info, K.PRESCRIPTION, Action.UPDATE, run, changes, row=row)
         return view(Prescription, changed)
 
     @strawberry.mutation(description="Move a prescription on: dispensed, picked up, cancelled.")
     async def update_prescription_status(
         self, info: Info, id: strawberry.ID, status: PrescriptionStatus
     ) -> Prescription:
-        access = info.context.access
-        access.require_role(K.PRESCRIPTION, Action.CHANGE_STATUS)
-        prescription = await clinical.get_prescription(oid(id))
-        await access.require(K.PRESCRIPTION, Action.CHANGE_STATUS, row=prescription)
-        changed = await clinical.update_prescription_status(oid(id), status)
-        access.wrote(K.PRESCRIPTION, changed, Action.CHANGE_STATUS, ["status"])
+        info.context.access.require_role(K.PRESCRIPTION, Action.CHANGE_STATUS)
+        row = await clinical.get_prescription(oid(id))
+        run = partial(clinical.update_prescription_status, oid(id), status)
+        changed = await perform(
+            info, K.PRESCRIPTION, Action.CHANGE_STATUS, run, ["status"], row=row
+        )
         return view(Prescription, changed)
