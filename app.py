@@ -44,6 +44,7 @@ from cache.connection import ping as redis_ping
 from cache.documents import DocumentCache
 from cache.equipment import install as install_live_equipment
 from cache.equipment import start as start_live_equipment
+from cache.results import ResultCache
 from config import Settings, get_settings
 from events.bus import create_bus
 from jobs import create_scheduler
@@ -208,7 +209,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.bus = bus = create_bus(settings, redis)
         bus.on_publish(notifications.on_event)  # confirmations follow every write
         await bus.start()  # listening before the first request: no event is missed
-        runtime.install(runtime.Runtime(cache=cache, bus=bus))
+        results = ResultCache(redis, settings) if settings.result_cache_enabled else None
+        runtime.install(runtime.Runtime(cache=cache, bus=bus, results=results))
         app.state.tokens = TokenService.from_settings(settings)  # verifies (and issues) JWTs
         where = "embedded store" if settings.embedded_mongo else "MongoDB"
         log.info("SHMS ready on %s (%s mode)", where, settings.shms_env)

@@ -140,6 +140,30 @@ class Settings(BaseSettings):
     shms_cache_breaker_seconds: float = Field(
         default=5.0, ge=0, le=300, description="After a Redis error, use MongoDB alone this long."
     )
+    shms_result_cache: bool | None = Field(
+        default=None,
+        description="Cache aggregate and saved-query results in Redis; default: as SHMS_CACHE.",
+    )
+    shms_result_cache_ttl_seconds: int = Field(
+        default=600,
+        ge=1,
+        le=86400,
+        description="Backstop lifetime of a cached result; writes to its inputs drop it sooner.",
+    )
+    shms_suppression_threshold: int = Field(
+        default=5,
+        ge=5,
+        le=1000,
+        description="Analysts see no aggregate group with fewer distinct patients than this.",
+    )
+    shms_analytics_max_buckets: int = Field(
+        default=400, ge=1, le=10_000, description="Most time buckets one aggregate may return."
+    )
+    shms_allowlist_roles: str = Field(
+        default="",
+        description="Comma-separated roles that may run only saved or persisted operations "
+        "(`*`: every role but admin); empty: any valid document runs.",
+    )
     shms_event_queue_size: int = Field(
         default=1000,
         ge=1,
@@ -243,6 +267,18 @@ class Settings(BaseSettings):
     def cache_enabled(self) -> bool:
         """Off with fakeredis by default: it has no Lua, and an in-process cache gains nothing."""
         return self.shms_cache if self.shms_cache is not None else not self.embedded_redis
+
+    @property
+    def result_cache_enabled(self) -> bool:
+        return self.shms_result_cache if self.shms_result_cache is not None else self.cache_enabled
+
+    def allowlisted(self, roles: Iterable[str]) -> bool:
+        """Whether a caller holding ``roles`` may run only saved or persisted operations."""
+        listed = {part.strip() for part in self.shms_allowlist_roles.split(",") if part.strip()}
+        held = {str(role) for role in roles}
+        if "*" in listed:
+            return "admin" not in held
+        return bool(held) and held <= listed
 
     @property
     def graphiql_enabled(self) -> bool:

@@ -75,6 +75,12 @@ def _cache_stats() -> dict[tuple[str, str], int]:
         return {}
 
 
+def _result_stats() -> dict[str, int]:
+    from cache.results import RESULT_STATS  # imported late, like the rate limiter's counter
+
+    return dict(RESULT_STATS)
+
+
 def _rate_limit_failed_open() -> int:
     from schema.ratelimit import FAILED_OPEN  # imported late: the schema imports this module
 
@@ -91,6 +97,12 @@ def render() -> str:
             "counter",
             "Document cache lookups by entity and outcome (hit, miss, error, ...).",
             [({"entity": e, "kind": k}, cache[(e, k)]) for e, k in sorted(cache)],
+        ),
+        *_family(
+            "shms_result_cache_total",
+            "counter",
+            "Aggregate and saved-query result lookups by outcome (hit, miss, error, ...).",
+            _by("kind", _result_stats()),
         ),
         *_family(
             "shms_events_published_total",

@@ -1,4 +1,4 @@
-"""The one step every service write ends with: refresh the cache, then publish the event.
+"""The one step every service write ends with: refresh the caches, then publish the event.
 
 Keys and events are derived from the written document itself (its collection, id and
 references), so no mutation carries a hand-written list of keys to forget.
@@ -15,5 +15,7 @@ async def changed(doc: Entity, change: str) -> None:
     """Call after MongoDB accepted a write of ``doc`` (the document as now stored)."""
     rt = runtime.current()
     version = await rt.cache.store(doc) if rt.cache is not None else 0
+    if rt.results is not None:  # before the event: a subscriber re-running an aggregate is fresh
+        await rt.results.touched(doc.get_collection_name())
     if rt.bus is not None:
         await rt.bus.publish(DomainEvent.of(doc, change, version))
