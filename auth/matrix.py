@@ -36,7 +36,9 @@ def render() -> str:
         "department, or the patient was seen there), `care` (the caller treats the patient, or",
         "holds a live break-the-glass grant), `self` (the caller's own record). `—`: never.",
         "Fields not listed in a group follow the row. A forbidden field reads as `null` with a",
-        "`FORBIDDEN` error at its path; masked fields show only their last four characters.",
+        "`FORBIDDEN` error at its path; masked fields show only their last four characters, and",
+        "masked analytics are de-identified (groups of fewer than `SHMS_SUPPRESSION_THRESHOLD`",
+        "distinct patients withheld).",
         "",
     ]
     for entity in EntityKind:

@@ -1,0 +1,162 @@
+"""``analytics``: the aggregates namespace, for administrators (full) and analysts (suppressed).
+
+How much a caller sees is the policy table's answer for ``Analytics`` rows: ``full`` for
+admin, ``masked`` for analysts, which here means small-cell suppression; no grant is
+``FORBIDDEN``. Every aggregate read is audited, cached answers included; no patient is named.
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from auth.policy import ROW, Access
+from auth.policy import EntityKind as K
+from errors import Forbidden
+from models.audit import AuditAction
+from schema.analytics import (
+    AnalyticsFilter,
+    AppointmentsOverTimeReport,
+    AppointmentsPerDoctorReport,
+    AppointmentsPerPatientReport,
+    ConditionsBySpecialtyReport,
+    EquipmentUtilisationReport,
+    NoShowRateReport,
+    RevenueReport,
+    TimeInterval,
+    conditions_report,
+    equipment_report,
+    no_show_report,
+    over_time_report,
+    per_doctor_report,
+    per_patient_report,
+    revenue_report,
+)
+from schema.context import Info
+from services import analytics
+from services.deidentify import Disclosure
+
+FILTER = "Appointments count when their `startAt` is in [from, to)."
+
+
+async def _disclosure(info: Info) -> Disclosure:
+    access = info.context.access
+    granted = await access.field_access(K.ANALYTICS, ROW, None)
+    if granted == Access.NONE:
+        access.audit.denied(K.ANALYTICS.value, None, None, AuditAction.READ, "no role grants it")
+        raise Forbidden("Only administrators and analysts may read aggregates")
+    if granted == Access.FULL:
+        return Disclosure.full()
+    return Disclosure(info.context.settings.shms_suppression_threshold)
+
+
+def _filter(value: AnalyticsFilter) -> analytics.AnalyticsFilter:
+    dept = None if value.department_id is None else str(value.department_id)
+    return analytics.analytics_filter(value.since, value.to, dept)
+
+
+def _read(info: Info, aggregate: str) -> None:
+    """One audit record per aggregate read (merged per request by the trail), no patient ids."""
+    info.context.audit.read(K.ANALYTICS.value, None, None, [aggregate])
+
+
+@strawberry.type(
+    description="De-identifiable aggregates. Administrators get complete answers; analysts "
+    "get groups of fewer distinct patients than the suppression threshold withheld."
+)
+class Analytics:
+    disclosure: strawberry.Private[Disclosure]
+
+    @strawberry.field(
+        description="Per doctor: non-cancelled (`appointments`), completed, cancelled and "
+        "no-show appointments. " + FILTER
+    )
+    async def appointments_per_doctor(
+        self, info: Info, filter: AnalyticsFilter
+    ) -> AppointmentsPerDoctorReport:
+        data = await analytics.appointments_per_doctor(_filter(filter), self.disclosure)
+        _read(info, "appointmentsPerDoctor")
+        return per_doctor_report(data)
+
+    @strawberry.field(
+        description="Non-cancelled appointments per day, week (from Monday) or month of the "
+        "facility's time zone. The first bucket starts at the local start of the unit holding "
+        "`from`, the last ends at or after `to`; only appointments in [from, to) count. More "
+        "than SHMS_ANALYTICS_MAX_BUCKETS buckets is BAD_USER_INPUT."
+    )
+    async def appointments_over_time(
+        self, info: Info, filter: AnalyticsFilter, interval: TimeInterval
+    ) -> AppointmentsOverTimeReport:
+        settings = info.context.settings
+        data = await analytics.appointments_over_time(
+            _filter(filter),
+            interval,
+            self.disclosure,
+            settings.facility_timezone,
+            settings.shms_analytics_max_buckets,
+        )
+        _read(info, "appointmentsOverTime")
+        return over_time_report(data)
+
+    @strawberry.field(
+        description="Treatment plans starting in [from, to) (by `startDate`, else when "
+        "created), per specialty of their doctor: the `top` (1-50) conditions by distinct "
+        "patients. A condition is the ICD-10 code, else the description (case-insensitive)."
+    )
+    async def conditions_by_specialty(
+        self, info: Info, filter: AnalyticsFilter, top: int = 5
+    ) -> ConditionsBySpecialtyReport:
+        filt, count = _filter(filter), analytics.check_top(top)
+        data = await analytics.conditions_by_specialty(filt, count, self.disclosure)
+        _read(info, "conditionsBySpecialty")
+        return conditions_report(data)
+
+    @strawberry.field(
+        description="Non-cancelled appointments per distinct patient, per department and "
+        "overall. " + FILTER
+    )
+    async def appointments_per_patient(
+        self, info: Info, filter: AnalyticsFilter
+    ) -> AppointmentsPerPatientReport:
+        data = await analytics.appointments_per_patient(_filter(filter), self.disclosure)
+        _read(info, "appointmentsPerPatient")
+        return per_patient_report(data)
+
+    @strawberry.field(
+        description="No-shows / (no-shows + completed or checked-in), per department and "
+        "overall; scheduled and cancelled appointments are left out. " + FILTER
+    )
+    async def no_show_rate(self, info: Info, filter: AnalyticsFilter) -> NoShowRateReport:
+        data = await analytics.no_show_rate(_filter(filter), self.disclosure)
+        _read(info, "noShowRate")
+        return no_show_report(data)
+
+    @strawberry.field(
+        description="Per department of the devices (their current one): minutes booked by "
+        "non-cancelled, non-no-show appointments starting in [from, to) against devices x "
+        "minutes of the range."
+    )
+    async def equipment_utilisation(
+        self, info: Info, filter: AnalyticsFilter
+    ) -> EquipmentUtilisationReport:
+        data = await analytics.equipment_utilisation(_filter(filter), self.disclosure)
+        _read(info, "equipmentUtilisation")
+        return equipment_report(data)
+
+    @strawberry.field(
+        description="Charges created in [from, to) per charge department, month of the "
+        "facility's time zone and currency, with their unpaid part."
+    )
+    async def revenue(self, info: Info, filter: AnalyticsFilter) -> RevenueReport:
+        settings = info.context.settings
+        data = await analytics.revenue(_filter(filter), self.disclosure, settings.facility_timezone)
+        _read(info, "revenue")
+        return revenue_report(data)
+
+
+@strawberry.type
+class AnalyticsQuery:
+    @strawberry.field(
+        description="Aggregates: administrators and analysts only (analysts de-identified)."
+    )
+    async def analytics(self, info: Info) -> Analytics:
+        return Analytics(disclosure=await _disclosure(info))

@@ -1,0 +1,346 @@
+"""GraphQL types of the aggregates: views over the JSON reports ``services.analytics`` returns.
+
+Reports are plain JSON (they live in the result cache), so each type is built from a row by
+``*_report`` below rather than resolved by attribute from a document.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from bson import ObjectId
+
+from auth.policy import EntityKind as K
+from schema.common import Long
+from schema.context import Info
+from services.buckets import Interval
+
+if TYPE_CHECKING:
+    from schema.departments import Department
+    from schema.staff import Doctor
+
+strawberry.enum(Interval, name="TimeInterval", description="Calendar unit of a time series.")
+TimeInterval = Interval
+
+Row = dict[str, Any]
+
+PATIENTS = (
+    "Distinct patients in the group; null when the group is suppressed. Analysts see no group "
+    "with fewer patients than the suppression threshold (zero is shown: nobody to protect)."
+)
+SUPPRESSED = "True when the group was withheld: its key stays, every measure is null."
+TOTALS = (
+    "When de-identified, computed over the visible groups only, so a suppressed group can "
+    "never be derived by subtraction; suppressed itself when small, or when every group is."
+)
+
+
+@strawberry.input(
+    description="What an aggregate counts: records in [from, to) — at most 3 years — "
+    "optionally of one department."
+)
+class AnalyticsFilter:
+    since: datetime = strawberry.field(
+        name="from", description="Inclusive start: an instant with a time zone offset."
+    )
+    to: datetime = strawberry.field(description="Exclusive end; after `from`.")
+    department_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Only this department: the appointment's, the plan doctor's, the "
+        "device's or the charge's.",
+    )
+
+
+@strawberry.interface(description="What every aggregate report says about how it was made.")
+class AnalyticsReport:
+    deidentified: bool = strawberry.field(
+        description="True when small groups were suppressed (analysts); false for full answers."
+    )
+    suppression_threshold: int | None = strawberry.field(
+        description="Fewest distinct patients a visible group has; null when not de-identified."
+    )
+    suppressed_groups: int = strawberry.field(description="How many groups were withheld.")
+    cached: bool = strawberry.field(description="Served from the result cache.")
+    computed_at: datetime = strawberry.field(
+        description="When the numbers were computed (earlier than now when cached)."
+    )
+
+
+def _header(data: Row) -> Row:
+    return {
+        "deidentified": data["deidentified"],
+        "suppression_threshold": data["suppression_threshold"],
+        "suppressed_groups": data["suppressed_groups"],
+        "cached": data["cached"],
+        "computed_at": datetime.fromisoformat(data["computed_at"]),
+    }
+
+
+async def _department(info: Info, department_id: str | None) -> Department | None:
+    if department_id is None:
+        return None
+    found = await info.context.loaders.department_by_id.load(ObjectId(department_id))
+    return await info.context.access.one(K.DEPARTMENT, found)
+
+
+# -- appointmentsPerDoctor -------------------------------------------------------------------
+
+
+@strawberry.type(description="One doctor's appointments starting in the range.")
+class AppointmentsPerDoctorGroup:
+    doctor_id: strawberry.ID
+    appointments: int | None = strawberry.field(description="Non-cancelled appointments.")
+    completed: int | None
+    cancelled: int | None
+    no_shows: int | None
+    patients: int | None = strawberry.field(
+        description=PATIENTS + " Counts patients of appointments of any status."
+    )
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+
+    @strawberry.field
+    async def doctor(self, info: Info) -> Annotated[Doctor, strawberry.lazy("schema.staff")] | None:
+        found = await info.context.loaders.doctor_by_id.load(ObjectId(self.doctor_id))
+        return await info.context.access.one(K.DOCTOR, found)
+
+
+@strawberry.type
+class AppointmentsPerDoctorReport(AnalyticsReport):
+    groups: list[AppointmentsPerDoctorGroup] = strawberry.field(
+        description="By appointments desc, then doctor id; suppressed groups last, by doctor id."
+    )
+
+
+def per_doctor_report(data: Row) -> AppointmentsPerDoctorReport:
+    groups = [AppointmentsPerDoctorGroup(**g) for g in data["groups"]]
+    return AppointmentsPerDoctorReport(groups=groups, **_header(data))
+
+
+# -- appointmentsOverTime --------------------------------------------------------------------
+
+
+@strawberry.type(description="One local day, ISO week (from Monday) or month.")
+class AppointmentsOverTimeGroup:
+    start: datetime = strawberry.field(description="Local start of the bucket, as an instant.")
+    end: datetime = strawberry.field(description="Local end of the bucket (exclusive).")
+    label: str = strawberry.field(description="'2026-03-01', '2026-W09' or '2026-03'.")
+    appointments: int | None = strawberry.field(
+        description="Non-cancelled appointments of the bucket starting in [from, to)."
+    )
+    patients: int | None = strawberry.field(description=PATIENTS)
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+
+
+@strawberry.type
+class AppointmentsOverTimeReport(AnalyticsReport):
+    groups: list[AppointmentsOverTimeGroup] = strawberry.field(
+        description="Every bucket in order, empty ones with zeros."
+    )
+
+
+def over_time_report(data: Row) -> AppointmentsOverTimeReport:
+    groups = [
+        AppointmentsOverTimeGroup(
+            **{
+                **g,
+                "start": datetime.fromisoformat(g["start"]),
+                "end": datetime.fromisoformat(g["end"]),
+            }
+        )
+        for g in data["groups"]
+    ]
+    return AppointmentsOverTimeReport(groups=groups, **_header(data))
+
+
+# -- conditionsBySpecialty -------------------------------------------------------------------
+
+
+@strawberry.type(description="One condition: an ICD-10 code, or a description when uncoded.")
+class ConditionCount:
+    code: str | None = strawberry.field(description="ICD-10 code; null for uncoded plans.")
+    description: str = strawberry.field(
+        description="The plans' diagnosis description (uncoded plans are grouped by it, "
+        "case-insensitively)."
+    )
+    plans: int | None
+    patients: int | None = strawberry.field(description=PATIENTS)
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+
+
+@strawberry.type(description="One specialty of the plans' attending doctors.")
+class ConditionsBySpecialtyGroup:
+    specialty: str
+    conditions: list[ConditionCount] = strawberry.field(
+        description="The top conditions by patients desc, then code and description; "
+        "suppressed ones last."
+    )
+    patients: int | None = strawberry.field(
+        description="Distinct patients of the specialty's plans. " + TOTALS
+    )
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+
+
+@strawberry.type
+class ConditionsBySpecialtyReport(AnalyticsReport):
+    groups: list[ConditionsBySpecialtyGroup] = strawberry.field(
+        description="By specialty; `suppressedGroups` counts the condition rows withheld."
+    )
+
+
+def conditions_report(data: Row) -> ConditionsBySpecialtyReport:
+    groups = [
+        ConditionsBySpecialtyGroup(
+            **{**g, "conditions": [ConditionCount(**c) for c in g["conditions"]]}
+        )
+        for g in data["groups"]
+    ]
+    return ConditionsBySpecialtyReport(groups=groups, **_header(data))
+
+
+# -- appointmentsPerPatient ------------------------------------------------------------------
+
+
+@strawberry.type(description="Appointments per patient of one department, or overall.")
+class AppointmentsPerPatientGroup:
+    department_id: strawberry.ID | None = strawberry.field(description="Null for `overall`.")
+    appointments: int | None = strawberry.field(description="Non-cancelled appointments.")
+    patients: int | None = strawberry.field(description=PATIENTS)
+    average: float | None = strawberry.field(
+        description="appointments / patients; null when there are no patients."
+    )
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+
+    @strawberry.field
+    async def department(
+        self, info: Info
+    ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
+        return await _department(info, self.department_id)
+
+
+@strawberry.type
+class AppointmentsPerPatientReport(AnalyticsReport):
+    overall: AppointmentsPerPatientGroup = strawberry.field(
+        description="All departments. " + TOTALS
+    )
+    groups: list[AppointmentsPerPatientGroup] = strawberry.field(description="By department id.")
+
+
+def per_patient_report(data: Row) -> AppointmentsPerPatientReport:
+    return AppointmentsPerPatientReport(
+        overall=AppointmentsPerPatientGroup(**data["overall"]),
+        groups=[AppointmentsPerPatientGroup(**g) for g in data["groups"]],
+        **_header(data),
+    )
+
+
+# -- noShowRate ------------------------------------------------------------------------------
+
+
+@strawberry.type(description="No-shows against attended visits of one department, or overall.")
+class NoShowRateGroup:
+    department_id: strawberry.ID | None = strawberry.field(description="Null for `overall`.")
+    no_shows: int | None
+    attended: int | None = strawberry.field(description="Completed or checked-in appointments.")
+    rate: float | None = strawberry.field(
+        description="noShows / (noShows + attended); null when both are 0."
+    )
+    patients: int | None = strawberry.field(description=PATIENTS)
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+
+    @strawberry.field
+    async def department(
+        self, info: Info
+    ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
+        return await _department(info, self.department_id)
+
+
+@strawberry.type
+class NoShowRateReport(AnalyticsReport):
+    overall: NoShowRateGroup = strawberry.field(description="All departments. " + TOTALS)
+    groups: list[NoShowRateGroup] = strawberry.field(description="By department id.")
+
+
+def no_show_report(data: Row) -> NoShowRateReport:
+    return NoShowRateReport(
+        overall=NoShowRateGroup(**data["overall"]),
+        groups=[NoShowRateGroup(**g) for g in data["groups"]],
+        **_header(data),
+    )
+
+
+# -- equipmentUtilisation --------------------------------------------------------------------
+
+
+@strawberry.type(description="Bookings of the devices of one department.")
+class EquipmentUtilisationGroup:
+    department_id: strawberry.ID
+    devices: int = strawberry.field(description="Devices now allocated to the department.")
+    available_minutes: Long = strawberry.field(description="devices x minutes of [from, to).")
+    booked_minutes: Long | None = strawberry.field(
+        description="Length of the non-cancelled, non-no-show appointments on these devices "
+        "starting in [from, to)."
+    )
+    utilisation: float | None = strawberry.field(
+        description="bookedMinutes / availableMinutes; null when nothing is available."
+    )
+    patients: int | None = strawberry.field(description=PATIENTS)
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+
+    @strawberry.field
+    async def department(
+        self, info: Info
+    ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
+        return await _department(info, self.department_id)
+
+
+@strawberry.type
+class EquipmentUtilisationReport(AnalyticsReport):
+    groups: list[EquipmentUtilisationGroup] = strawberry.field(
+        description="Every department holding devices, by department id."
+    )
+
+
+def equipment_report(data: Row) -> EquipmentUtilisationReport:
+    groups = [EquipmentUtilisationGroup(**g) for g in data["groups"]]
+    return EquipmentUtilisationReport(groups=groups, **_header(data))
+
+
+# -- revenue ---------------------------------------------------------------------------------
+
+
+@strawberry.type(description="Charges of one department, local month and currency.")
+class RevenueGroup:
+    department_id: strawberry.ID | None = strawberry.field(
+        description="The charge's department; null for charges of none."
+    )
+    month: str = strawberry.field(description="Month of the facility's time zone: '2026-03'.")
+    currency: str
+    charged: Long | None = strawberry.field(
+        description="Sum of the charges created in the month (minor units)."
+    )
+    outstanding: Long | None = strawberry.field(
+        description="The unpaid part of those charges: payments are not tied to charges, so "
+        "each account's unpaid balance (charged - paid, at least 0) is spread over its charges "
+        "in proportion to their amounts; rounded half up."
+    )
+    patients: int | None = strawberry.field(description=PATIENTS)
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+
+    @strawberry.field
+    async def department(
+        self, info: Info
+    ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
+        return await _department(info, self.department_id)
+
+
+@strawberry.type
+class RevenueReport(AnalyticsReport):
+    groups: list[RevenueGroup] = strawberry.field(
+        description="By month, then department id, then currency."
+    )
+
+
+def revenue_report(data: Row) -> RevenueReport:
+    return RevenueReport(groups=[RevenueGroup(**g) for g in data["groups"]], **_header(data))

@@ -1,0 +1,627 @@
+"""De-identifiable aggregates, each one MongoDB aggregation pipeline (two for equipment).
+
+Grouping happens in the database: Python only shapes the grouped rows (ratios, suppression,
+ordering), so an aggregate over a million appointments costs what one over ten does in round
+trips. Patient counts are distinct ``patient_id``s per group (``$addToSet`` + ``$size``); the
+ids themselves never leave the pipeline, so neither the answer nor its cache entry holds any.
+
+Every aggregate goes through the result cache (``cache.results``) under its operation name,
+its filter, and the viewer's disclosure scope, so analysts and administrators never share an
+answer; suppression is applied before caching.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from beanie import Document
+from bson import ObjectId
+
+from cache import results
+from errors import BadUserInput
+from models.base import utcnow
+from models.billing import BillingAccount
+from models.clinical import TreatmentPlan
+from models.equipment import MedicalEquipment
+from models.scheduling import Appointment, AppointmentStatus
+from services.buckets import Bucket, Interval, buckets
+from services.deidentify import Disclosure, Row, count_suppressed, suppress, withhold
+from services.validation import parse_id
+
+Report = dict[str, Any]
+Stage = dict[str, Any]
+
+MAX_RANGE = timedelta(days=3 * 365 + 1)
+"""The longest filter range: three years, one leap day included."""
+MAX_TOP = 50
+UNKNOWN_SPECIALTY = "unknown"
+"""The specialty of plans whose doctor record is gone."""
+
+_CANCELLED = AppointmentStatus.CANCELLED.value
+_NO_SHOW = AppointmentStatus.NO_SHOW.value
+_ATTENDED = (AppointmentStatus.COMPLETED.value, AppointmentStatus.CHECKED_IN.value)
+_PATIENTS = {"$addToSet": "$patient_id"}
+
+
+# -- the filter ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnalyticsFilter:
+    """``[start, end)`` in UTC, optionally one department."""
+
+    start: datetime
+    end: datetime
+    department_id: ObjectId | None = None
+
+    def params(self) -> dict[str, Any]:
+        """The filter as JSON, for the result-cache key."""
+        dept = None if self.department_id is None else str(self.department_id)
+        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "departmentId": dept}
+
+    def window(self) -> dict[str, datetime]:
+        return {"$gte": self.start, "$lt": self.end}
+
+    def appointments(self, **more: Any) -> dict[str, Any]:
+        """``$match`` for appointments starting in range: the index's own field order."""
+        head = {} if self.department_id is None else {"department_id": self.department_id}
+        return {**head, "start_at": self.window(), **more}
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+
+def _instant(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise BadUserInput(f"{field}: must include a time zone offset", {field: "has no offset"})
+    return value.astimezone(UTC)
+
+
+def analytics_filter(
+    start: datetime, end: datetime, department_id: str | None, field: str = "filter"
+) -> AnalyticsFilter:
+    """A checked filter, or ``BAD_USER_INPUT`` naming the offending ``filter.*`` path."""
+    since, until = _instant(start, f"{field}.from"), _instant(end, f"{field}.to")
+    if until <= since:
+        raise BadUserInput(
+            f"{field}.to: must be after {field}.from", {f"{field}.to": "not after from"}
+        )
+    if until - since > MAX_RANGE:
+        raise BadUserInput(
+            f"{field}: a range may span at most 3 years",
+            {f"{field}.to": "more than 3 years after from"},
+        )
+    dept = None if department_id is None else parse_id(department_id, f"{field}.departmentId")
+    return AnalyticsFilter(since, until, dept)
+
+
+def check_top(top: int, field: str = "top") -> int:
+    if not 1 <= top <= MAX_TOP:
+        raise BadUserInput(
+            f"{field}: must be between 1 and {MAX_TOP}", {field: f"not in 1..{MAX_TOP}"}
+        )
+    return top
+
+
+# -- pipeline pieces -------------------------------------------------------------------------
+
+
+def _count_if(condition: Any) -> Stage:
+    return {"$sum": {"$cond": [condition, 1, 0]}}
+
+
+def _status_is(status: str) -> Any:
+    return {"$eq": ["$status", status]}
+
+
+def _with_patients() -> list[Stage]:
+    """Turn the ``patient_ids`` set of each group into its ``patients`` count, dropping ids."""
+    return [
+        {"$addFields": {"patients": {"$size": "$patient_ids"}}},
+        {"$project": {"patient_ids": 0}},
+    ]
+
+
+def _with_total(key: Any, minimum: int) -> list[Stage]:
+    """Groups, plus the distinct patients of the groups with at least ``minimum`` patients
+    (per ``key``): totals never count a withheld group's patients. Patients seen in several
+    groups count once, which is why this runs in the pipeline and not as a sum."""
+    return [
+        {"$addFields": {"patients": {"$size": "$patient_ids"}}},
+        {
+            "$facet": {
+                "groups": [{"$project": {"patient_ids": 0}}],
+                "totals": [
+                    {"$match": {"patients": {"$gte": minimum}}},
+                    {"$unwind": "$patient_ids"},
+                    {"$group": {"_id": key, "ids": {"$addToSet": "$patient_ids"}}},
+                    {"$project": {"patients": {"$size": "$ids"}}},
+                ],
+            }
+        },
+    ]
+
+
+async def _aggregate(model: type[Document], pipeline: list[Stage]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (
+        await model.get_motor_collection().aggregate(pipeline).to_list(None)
+    )
+    return rows
+
+
+def _id(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _ratio(part: int | None, whole: int | None) -> float | None:
+    return None if part is None or not whole else part / whole
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _total(
+    groups: list[Row], patients: int, measures: Iterable[str], disclosure: Disclosure
+) -> Row:
+    """A total over the visible ``groups``: sums of ``measures`` and the given ``patients``.
+
+    Withheld itself when it is small, or when groups exist but every one was withheld (a total
+    of nothing would misread as "no activity")."""
+    names = tuple(measures)
+    visible = [g for g in groups if not g["suppressed"]]
+    row: Row = {name: sum(g[name] for g in visible) for name in names}
+    row["patients"] = patients
+    if disclosure.hides(patients) or (groups and not visible):
+        return withhold(row, names)
+    return {**row, "suppressed": False}
+
+
+async def _report(
+    name: str,
+    filt: AnalyticsFilter,
+    disclosure: Disclosure,
+    inputs: tuple[str, ...],
+    compute: Callable[[], Awaitable[Report]],
+    **args: Any,
+) -> Report:
+    """``compute`` through the result cache; adds ``computed_at`` and ``cached``."""
+
+    async def run() -> Report:
+        body = await compute()
+        return {**body, "computed_at": utcnow().isoformat()}
+
+    value, hit = await results.remember(
+        operation=f"analytics.{name}",
+        params={**filt.params(), **args},
+        scope=disclosure.scope,
+        inputs=inputs,
+        compute=run,
+    )
+    return {**value, "cached": hit}
+
+
+# -- the aggregates --------------------------------------------------------------------------
+
+DOCTOR_MEASURES = ("appointments", "completed", "cancelled", "no_shows")
+
+
+async def appointments_per_doctor(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
+    """Per doctor: non-cancelled, completed, cancelled and no-show appointments, and patients
+    (of any status). Visible groups by appointments desc then doctor id; withheld ones last, by
+    doctor id, so their position tells nothing about their size."""
+
+    async def compute() -> Report:
+        rows = await _aggregate(
+            Appointment,
+            [
+                {"$match": filt.appointments()},
+                {
+                    "$group": {
+                        "_id": "$doctor_id",
+                        "appointments": _count_if({"$ne": ["$status", _CANCELLED]}),
+                        "completed": _count_if(_status_is(AppointmentStatus.COMPLETED.value)),
+                        "cancelled": _count_if(_status_is(_CANCELLED)),
+                        "no_shows": _count_if(_status_is(_NO_SHOW)),
+                        "patient_ids": _PATIENTS,
+                    }
+                },
+                *_with_patients(),
+            ],
+        )
+        groups = suppress(
+            (
+                {"doctor_id": str(r["_id"]), "patients": r["patients"]}
+                | {m: r[m] for m in DOCTOR_MEASURES}
+                for r in rows
+            ),
+            DOCTOR_MEASURES,
+            disclosure,
+        )
+        groups.sort(key=lambda g: (g["suppressed"], -(g["appointments"] or 0), g["doctor_id"]))
+        return {"groups": groups, **disclosure.header(count_suppressed(groups))}
+
+    return await _report("appointmentsPerDoctor", filt, disclosure, ("appointments",), compute)
+
+
+def time_buckets(
+    filt: AnalyticsFilter, interval: Interval, zone: ZoneInfo, limit: int
+) -> list[Bucket]:
+    """The buckets of ``appointments_over_time``; too many is ``BAD_USER_INPUT`` on ``filter``."""
+    return buckets(filt.start, filt.end, interval, zone, limit=limit, field="filter")
+
+
+async def appointments_over_time(
+    filt: AnalyticsFilter,
+    interval: Interval,
+    disclosure: Disclosure,
+    zone: ZoneInfo,
+    max_buckets: int,
+) -> Report:
+    """Non-cancelled appointments starting in ``[from, to)`` per local day, ISO week or month;
+    empty buckets are listed with zeros."""
+    spans = time_buckets(filt, interval, zone, max_buckets)  # refused before any cache lookup
+
+    async def compute() -> Report:
+        rows = await _aggregate(
+            Appointment,
+            [
+                {"$match": filt.appointments(status={"$ne": _CANCELLED})},
+                {
+                    "$bucket": {
+                        "groupBy": "$start_at",
+                        "boundaries": [b.start for b in spans] + [spans[-1].end],
+                        "output": {"appointments": {"$sum": 1}, "patient_ids": _PATIENTS},
+                    }
+                },
+                *_with_patients(),
+            ],
+        )
+        found = {_utc(r["_id"]): r for r in rows}
+        groups = suppress(
+            (
+                {
+                    "start": b.start.isoformat(),
+                    "end": b.end.isoformat(),
+                    "label": b.label,
+                    "appointments": found.get(b.start, {}).get("appointments", 0),
+                    "patients": found.get(b.start, {}).get("patients", 0),
+                }
+                for b in spans
+            ),
+            ("appointments",),
+            disclosure,
+        )
+        return {"groups": groups, **disclosure.header(count_suppressed(groups))}
+
+    return await _report(
+        "appointmentsOverTime",
+        filt,
+        disclosure,
+        ("appointments",),
+        compute,
+        interval=interval.value,
+        zone=zone.key,
+    )
+
+
+CONDITION_MEASURES = ("plans",)
+
+
+def _condition_rank(row: Row) -> tuple[Any, ...]:
+    # Withheld rows rank after the visible ones by name alone: their order would leak sizes.
+    code = row["code"]
+    return (row["suppressed"], -(row["patients"] or 0), code is None, code or "", row["folded"])
+
+
+async def conditions_by_specialty(
+    filt: AnalyticsFilter, top: int, disclosure: Disclosure
+) -> Report:
+    """The ``top`` conditions per specialty of the plans' doctors, by distinct patients."""
+
+    async def compute() -> Report:
+        pipeline: list[Stage] = [
+            {"$addFields": {"_at": {"$ifNull": ["$start_date", "$created_at"]}}},
+            {"$match": {"_at": filt.window()}},
+            {
+                "$lookup": {
+                    "from": "doctors",
+                    "localField": "doctor_id",
+                    "foreignField": "_id",
+                    "as": "_doctor",
+                }
+            },
+            {"$unwind": {"path": "$_doctor", "preserveNullAndEmptyArrays": True}},
+        ]
+        if filt.department_id is not None:
+            pipeline.append({"$match": {"_doctor.department_id": filt.department_id}})
+        code = {"$ifNull": ["$diagnosis.code", None]}
+        pipeline += [
+            {
+                "$group": {
+                    "_id": {
+                        "specialty": {"$ifNull": ["$_doctor.specialty", UNKNOWN_SPECIALTY]},
+                        "code": code,
+                        # Uncoded plans group by their description, case-folded.
+                        "folded": {
+                            "$cond": [
+                                {"$eq": [code, None]},
+                                {"$toLower": "$diagnosis.description"},
+                                None,
+                            ]
+                        },
+                    },
+                    "description": {"$min": "$diagnosis.description"},
+                    "plans": {"$sum": 1},
+                    "patient_ids": _PATIENTS,
+                }
+            },
+            *_with_total("$_id.specialty", disclosure.minimum),
+        ]
+        out = (await _aggregate(TreatmentPlan, pipeline))[0]
+        totals = {t["_id"]: t["patients"] for t in out["totals"]}
+        rows: dict[str, list[Row]] = {}
+        for r in out["groups"]:
+            key = r["_id"]
+            rows.setdefault(key["specialty"], []).append(
+                {
+                    "code": key.get("code"),
+                    "description": r["description"],
+                    "folded": key.get("folded") or r["description"].lower(),
+                    "plans": r["plans"],
+                    "patients": r["patients"],
+                }
+            )
+        groups: list[Row] = []
+        suppressed = 0
+        for specialty in sorted(rows):
+            shown = sorted(
+                suppress(rows[specialty], CONDITION_MEASURES, disclosure), key=_condition_rank
+            )
+            any_visible = any(not c["suppressed"] for c in shown)
+            conditions = [{k: v for k, v in c.items() if k != "folded"} for c in shown[:top]]
+            suppressed += count_suppressed(conditions)
+            patients = totals.get(specialty, 0)
+            group: Row = {"specialty": specialty, "conditions": conditions, "patients": patients}
+            hidden = disclosure.hides(patients) or not any_visible
+            groups.append(withhold(group, ()) if hidden else {**group, "suppressed": False})
+        return {"groups": groups, **disclosure.header(suppressed)}
+
+    return await _report(
+        "conditionsBySpecialty",
+        filt,
+        disclosure,
+        ("treatment_plans", "doctors"),
+        compute,
+        top=top,
+    )
+
+
+async def _per_department(
+    filt: AnalyticsFilter,
+    disclosure: Disclosure,
+    match: Mapping[str, Any],
+    measures: Mapping[str, Any],
+) -> tuple[list[Row], int]:
+    """Appointments matching ``match`` grouped by department with ``measures``, and the
+    distinct patients of the groups this viewer may see."""
+    out = (
+        await _aggregate(
+            Appointment,
+            [
+                {"$match": filt.appointments(**match)},
+                {"$group": {"_id": "$department_id", **measures, "patient_ids": _PATIENTS}},
+                *_with_total(None, disclosure.minimum),
+            ],
+        )
+    )[0]
+    rows = [
+        {"department_id": _id(r["_id"]), "patients": r["patients"]} | {m: r[m] for m in measures}
+        for r in out["groups"]
+    ]
+    rows.sort(key=lambda r: r["department_id"] or "")
+    total = out["totals"][0]["patients"] if out["totals"] else 0
+    return rows, total
+
+
+async def appointments_per_patient(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
+    """Non-cancelled appointments per distinct patient, per department and overall."""
+
+    async def compute() -> Report:
+        rows, patients = await _per_department(
+            filt, disclosure, {"status": {"$ne": _CANCELLED}}, {"appointments": {"$sum": 1}}
+        )
+        groups = suppress(
+            ({**r, "average": _ratio(r["appointments"], r["patients"])} for r in rows),
+            ("appointments", "average"),
+            disclosure,
+        )
+        overall = _total(groups, patients, ("appointments",), disclosure)
+        overall = {
+            **overall,
+            "department_id": None,
+            "average": _ratio(overall["appointments"], overall["patients"]),
+        }
+        return {
+            "groups": groups,
+            "overall": overall,
+            **disclosure.header(count_suppressed(groups)),
+        }
+
+    return await _report("appointmentsPerPatient", filt, disclosure, ("appointments",), compute)
+
+
+async def no_show_rate(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
+    """No-shows / (no-shows + attended), per department and overall; attended = completed or
+    checked in. Scheduled and cancelled appointments are not counted."""
+
+    async def compute() -> Report:
+        rows, patients = await _per_department(
+            filt,
+            disclosure,
+            {"status": {"$in": [_NO_SHOW, *_ATTENDED]}},
+            {
+                "no_shows": _count_if(_status_is(_NO_SHOW)),
+                "attended": _count_if({"$ne": ["$status", _NO_SHOW]}),
+            },
+        )
+
+        def rate(row: Row) -> float | None:
+            if row["no_shows"] is None:
+                return None
+            return _ratio(row["no_shows"], row["no_shows"] + row["attended"])
+
+        measures = ("no_shows", "attended")
+        groups = suppress(rows, (*measures, "rate"), disclosure)
+        groups = [{**g, "rate": rate(g)} for g in groups]
+        overall = _total(groups, patients, measures, disclosure)
+        overall = {**overall, "department_id": None, "rate": rate(overall)}
+        return {
+            "groups": groups,
+            "overall": overall,
+            **disclosure.header(count_suppressed(groups)),
+        }
+
+    return await _report("noShowRate", filt, disclosure, ("appointments",), compute)
+
+
+async def equipment_utilisation(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
+    """Per department of the device (where it is now): devices, minutes booked on them by
+    non-cancelled, non-no-show appointments starting in range, and booked / available."""
+
+    async def compute() -> Report:
+        where = {} if filt.department_id is None else {"department_id": filt.department_id}
+        devices = await _aggregate(
+            MedicalEquipment,
+            [{"$match": where}, {"$group": {"_id": "$department_id", "devices": {"$sum": 1}}}],
+        )
+        booking: list[Stage] = [
+            {
+                "$match": {
+                    "start_at": filt.window(),
+                    "equipment_id": {"$ne": None},
+                    "status": {"$nin": [_CANCELLED, _NO_SHOW]},
+                }
+            },
+            {
+                "$lookup": {
+                    "from": "equipment",
+                    "localField": "equipment_id",
+                    "foreignField": "_id",
+                    "as": "_device",
+                }
+            },
+            {"$unwind": "$_device"},
+        ]
+        if filt.department_id is not None:
+            booking.append({"$match": {"_device.department_id": filt.department_id}})
+        booking += [
+            {
+                "$group": {
+                    "_id": "$_device.department_id",
+                    "booked_ms": {"$sum": {"$subtract": ["$end_at", "$start_at"]}},
+                    "patient_ids": _PATIENTS,
+                }
+            },
+            *_with_patients(),
+        ]
+        booked = {r["_id"]: r for r in await _aggregate(Appointment, booking)}
+        counts = {r["_id"]: r["devices"] for r in devices}
+        rows = []
+        for dept in sorted(set(counts) | set(booked), key=str):
+            use = booked.get(dept, {})
+            available = counts.get(dept, 0) * filt.minutes
+            minutes = int(use.get("booked_ms", 0)) // 60_000
+            rows.append(
+                {
+                    "department_id": str(dept),
+                    "devices": counts.get(dept, 0),
+                    "available_minutes": available,
+                    "booked_minutes": minutes,
+                    "utilisation": _ratio(minutes, available),
+                    "patients": use.get("patients", 0),
+                }
+            )
+        groups = suppress(rows, ("booked_minutes", "utilisation"), disclosure)
+        return {"groups": groups, **disclosure.header(count_suppressed(groups))}
+
+    return await _report(
+        "equipmentUtilisation", filt, disclosure, ("appointments", "equipment"), compute
+    )
+
+
+def _month_of(field: str, months: list[Bucket]) -> Any:
+    """The local month label of the instant in ``field``, by comparisons with its boundaries."""
+    branches = [{"case": {"$lt": [field, b.end]}, "then": b.label} for b in months[:-1]]
+    if not branches:
+        return months[-1].label
+    return {"$switch": {"branches": branches, "default": months[-1].label}}
+
+
+def round_half_up(value: float) -> int:
+    # Shares are float quotients; a hair of tolerance keeps an exact .5 from rounding down.
+    return math.floor(value + 0.5 + 1e-9)
+
+
+async def revenue(filt: AnalyticsFilter, disclosure: Disclosure, zone: ZoneInfo) -> Report:
+    """Charges created in range per (charge department, local month, account currency), and
+    the unpaid part of them: each account's unpaid balance spread over its charges by amount."""
+    months = buckets(filt.start, filt.end, Interval.MONTH, zone)
+
+    async def compute() -> Report:
+        charge: dict[str, Any] = {"created_at": filt.window()}
+        if filt.department_id is not None:
+            charge["department_id"] = filt.department_id
+        amount, total = "$charges.amount", "$total_charged"
+        rows = await _aggregate(
+            BillingAccount,
+            [
+                {"$match": {"charges": {"$elemMatch": charge}}},
+                {"$addFields": {"_unpaid": {"$max": [{"$subtract": [total, "$total_paid"]}, 0]}}},
+                {"$unwind": "$charges"},
+                {"$match": {f"charges.{k}": v for k, v in charge.items()}},
+                {
+                    "$group": {
+                        "_id": {
+                            "department_id": {"$ifNull": ["$charges.department_id", None]},
+                            "month": _month_of("$charges.created_at", months),
+                            "currency": "$currency",
+                        },
+                        "charged": {"$sum": amount},
+                        "outstanding": {
+                            "$sum": {
+                                "$cond": [
+                                    {"$gt": [total, 0]},
+                                    {"$divide": [{"$multiply": [amount, "$_unpaid"]}, total]},
+                                    0,
+                                ]
+                            }
+                        },
+                        "patient_ids": _PATIENTS,
+                    }
+                },
+                *_with_patients(),
+            ],
+        )
+        shaped = [
+            {
+                "department_id": _id(r["_id"].get("department_id")),
+                "month": r["_id"]["month"],
+                "currency": r["_id"]["currency"],
+                "charged": r["charged"],
+                "outstanding": round_half_up(r["outstanding"]),
+                "patients": r["patients"],
+            }
+            for r in rows
+        ]
+        shaped.sort(key=lambda r: (r["month"], r["department_id"] or "", r["currency"]))
+        groups = suppress(shaped, ("charged", "outstanding"), disclosure)
+        return {"groups": groups, **disclosure.header(count_suppressed(groups))}
+
+    return await _report("revenue", filt, disclosure, ("billing_accounts",), compute, zone=zone.key)
