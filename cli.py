@@ -93,6 +93,58 @@ def _export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+PERSIST_DRY_RUN_MESSAGE = """\
+shms persist: MONGODB_URL is not set, so nothing was stored (dry run); the hashes follow.
+The embedded store lives inside the server process: persist into a real MongoDB by setting
+MONGODB_URL (and optionally MONGODB_DB), or let a non-restricted client register the documents
+by automatic persisted queries."""
+
+
+def _persist(args: argparse.Namespace) -> int:
+    """Register GraphQL documents for allow-listed callers at deploy time (one per file).
+
+    The hash is of the file's exact text, which clients must send byte for byte; ``--print``
+    stores graphql's printed form instead, as Apollo's persisted-query link hashes by default.
+    """
+    from graphql import print_ast
+
+    from errors import BadUserInput
+    from services import persisted
+
+    documents: list[tuple[str, str]] = []
+    for name in args.files:
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+            document = persisted.parse_document(text)
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"shms persist: {name}: cannot read: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        except BadUserInput as error:
+            print(f"shms persist: {name}: {error.message}", file=sys.stderr)
+            return EXIT_USAGE
+        documents.append((name, print_ast(document) if args.print else text))
+    settings = config.get_settings()
+    if settings.embedded_mongo:
+        print(PERSIST_DRY_RUN_MESSAGE, file=sys.stderr)
+    else:
+        asyncio.run(_store_documents(settings.mongodb_url, settings.mongodb_db, documents))
+    for name, text in documents:
+        print(f"{persisted.digest(text)}  {name}")
+    return 0
+
+
+async def _store_documents(url: str, name: str, documents: list[tuple[str, str]]) -> None:
+    from services import persisted
+
+    client = db.create_client(url)
+    try:
+        await db.init_database(client, name)
+        for _, text in documents:
+            await persisted.register(text, "cli")
+    finally:
+        db.close_client(client)
+
+
 STAFF_ROLES = ("doctor", "nurse", "admin_staff", "billing")
 MAX_CLI_TOKEN_TTL = 30 * 86400
 
@@ -182,6 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--department", help="department id (did claim)")
     token.add_argument("--ttl", type=_ttl, default=3600, help="lifetime, seconds (default 3600)")
     token.set_defaults(handler=_token)
+
+    persist = commands.add_parser(
+        "persist", help="register .graphql documents as persisted operations (allow-list mode)"
+    )
+    persist.add_argument("files", nargs="+", metavar="FILE", help="one GraphQL document each")
+    persist.add_argument(
+        "--print", action="store_true", help="store the printed form (as Apollo clients hash it)"
+    )
+    persist.set_defaults(handler=_persist)
     return parser
 
 
