@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import uuid
@@ -25,11 +26,18 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ErrorMessage as TransportError,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage as LegacyError
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -46,12 +54,14 @@ from cache.equipment import install as install_live_equipment
 from cache.equipment import start as start_live_equipment
 from cache.results import ResultCache
 from config import Settings, get_settings
+from errors import ShmsError
 from events.bus import create_bus
 from jobs import create_scheduler
+from routes import queries as query_routes
 from schema import schema
 from schema.context import Context
 from schema.limits import BodySizeLimit
-from services import notifications
+from services import notifications, persisted
 
 log = logging.getLogger("shms")
 
@@ -64,6 +74,15 @@ LiveHandler = BaseGraphQLTransportWSHandler[Context, None] | BaseGraphQLWSHandle
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """``graphql-transport-ws``, registered with the app while the connection is open."""
 
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        error = await _ws_refusal(self, message["payload"])
+        if error is None:
+            await super().handle_subscribe(message)
+        else:
+            await self.send_message(
+                TransportError(id=message["id"], type="error", payload=[error.formatted])
+            )
+
     async def handle(self) -> None:
         live = cast("GraphQLApp", self.view).live
         live.add(self)
@@ -75,6 +94,14 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """Legacy ``graphql-ws``, registered with the app while the connection is open."""
+
+    async def handle_start(self, message: StartMessage) -> None:
+        error = await _ws_refusal(self, message["payload"])
+        if error is None:
+            await super().handle_start(message)
+        else:
+            formatted = error.formatted
+            await self.send_message(LegacyError(type="error", id=message["id"], payload=formatted))
 
     async def handle(self) -> None:
         live = cast("GraphQLApp", self.view).live
@@ -92,6 +119,45 @@ def _operation_tasks(handler: LiveHandler) -> list[asyncio.Task[Any]]:
 
 
 MUTATION = re.compile(r"(^|[}\s])mutation\b")
+
+
+class _Refused(ExecutionResult):
+    """A request refused before execution (persisted-query and allow-list errors)."""
+
+
+def _refusal(refusal: ShmsError) -> GraphQLError:
+    return GraphQLError(refusal.message, extensions={"code": refusal.code, **refusal.extensions})
+
+
+async def _persisted_text(
+    query: Any, extensions: Any, context: Any, settings: Settings
+) -> str | None:
+    """The text the request runs (APQ, allow-list mode: see ``services.persisted``)."""
+    principal = getattr(context, "principal", None)
+    return await persisted.resolve(
+        query,
+        extensions if isinstance(extensions, dict) else None,
+        subject=principal.subject if principal is not None else None,
+        roles=principal.roles if principal is not None else (),
+        settings=settings,
+    )
+
+
+async def _ws_refusal(handler: LiveHandler, payload: Any) -> GraphQLError | None:
+    """A WebSocket operation passes the same gate as an HTTP one; a persisted one gets its text
+    put into ``payload``. Before ``connection_ack`` the handler itself closes the socket."""
+    if not handler.connection_acknowledged or not isinstance(payload, dict):
+        return None
+    settings = cast("GraphQLApp", handler.view).settings
+    try:
+        text = await _persisted_text(
+            payload.get("query"), payload.get("extensions"), handler.context, settings
+        )
+    except ShmsError as refusal:
+        return _refusal(refusal)
+    if text is not None:
+        payload["query"] = text
+    return None
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -120,7 +186,18 @@ class GraphQLApp(GraphQL[Context, None]):
         done (each step is bounded by the store's own timeouts instead).
         """
         data = kwargs.get("request_data")
-        text = getattr(data, "query", None) or ""
+        try:  # a persisted query runs as its text: limits, rate limit and timeout alike
+            text = await _persisted_text(
+                getattr(data, "query", None),
+                getattr(data, "extensions", None),
+                kwargs.get("context"),
+                self.settings,
+            )
+        except ShmsError as refusal:
+            return _Refused(data=None, errors=[_refusal(refusal)])
+        if data is not None and text != data.query:
+            kwargs["request_data"] = dataclasses.replace(data, query=text)
+        text = text or ""
         if MUTATION.search(text):
             return await super().execute_single(*args, **kwargs)
         limit = self.settings.shms_operation_timeout_seconds
@@ -131,6 +208,18 @@ class GraphQLApp(GraphQL[Context, None]):
             message = f"The operation took longer than {limit:g} s (SHMS_OPERATION_TIMEOUT_SECONDS)"
             error = GraphQLError(message, extensions={"code": "TIMEOUT"})
             return ExecutionResult(data=None, errors=[error])
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A GET carrying only ``extensions`` is a persisted query, not a visit to the IDE."""
+        if "extensions" in request.query_params:
+            return False
+        return bool(super().should_render_graphql_ide(request))
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        if isinstance(result, _Refused):
+            response.pop("data", None)  # refused before execution: no ``data`` at all
+        return response
 
     async def close_websockets(self, within: float) -> None:
         """At shutdown, after the bus ended every subscription: let their operations send
@@ -260,6 +349,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             WebSocketRoute("/graphql", graphql),
             *oauth.routes,  # /oauth/token and the /.well-known issuer documents
+            *query_routes.routes(settings),  # GET /queries/{name}: saved queries by name
         ],
         lifespan=lifespan,
     )

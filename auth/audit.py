@@ -10,8 +10,9 @@ response into an error: an access that cannot be audited must not silently succe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from bson import ObjectId
 
@@ -76,6 +77,9 @@ class AuditTrail:
         self.operation = operation
         self._events: list[AuditEvent] = []  # reads, writes and denials, in recording order
         self._merged: dict[_Key, AuditEvent] = {}  # the reads and denials that merge by key
+        self.keep_written = False
+        """Set it to have ``snapshot`` include what ``flush`` already wrote (saved queries)."""
+        self._written: list[AuditEvent] = []
 
     @property
     def events(self) -> tuple[AuditEvent, ...]:
@@ -213,3 +217,37 @@ class AuditTrail:
         except Exception as exc:
             self._events, self._merged = batch + self._events, {**self._merged, **merged}
             raise AuditUnavailable("This access could not be audited, so it was refused") from exc
+        if self.keep_written:
+            self._written += batch
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The events recorded so far, JSON-able, for ``replay``: a cached answer served again
+        is a new access to the same records, so it must be audited like the run that made it."""
+        return [
+            {
+                "action": e.action.value,
+                "outcome": e.outcome.value,
+                "entity": e.entity,
+                "entity_id": str(e.entity_id) if e.entity_id is not None else None,
+                "patient_id": str(e.patient_id) if e.patient_id is not None else None,
+                "fields": list(e.fields),
+                "withheld": list(e.withheld),
+                "reason": e.reason,
+                "break_glass": e.break_glass,
+            }
+            for e in (*self._written, *self._events)
+        ]
+
+    def replay(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Record the events of a ``snapshot`` again, as this trail's caller and request."""
+        for r in records:
+            action, outcome = AuditAction(r["action"]), AuditOutcome(r["outcome"])
+            entity_id = ObjectId(r["entity_id"]) if r.get("entity_id") else None
+            patient_id = ObjectId(r["patient_id"]) if r.get("patient_id") else None
+            glass = r.get("reason") if r.get("break_glass") else None
+            if outcome is AuditOutcome.DENIED:
+                self.denied(r["entity"], entity_id, patient_id, action, r.get("reason") or "")
+            elif action is AuditAction.READ:
+                self.read(r["entity"], entity_id, patient_id, r["fields"], r["withheld"], glass)
+            else:
+                self.write(r["entity"], entity_id, patient_id, action, r["fields"], glass)

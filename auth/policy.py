@@ -38,6 +38,8 @@ class EntityKind(StrEnum):
     MAINTENANCE_WINDOW = "MaintenanceWindow"
     AVAILABILITY = "Availability"  # free slots of a doctor
     NOTIFICATION = "Notification"
+    ANALYTICS = "Analytics"  # aggregates; MASKED means small groups are suppressed
+    SAVED_QUERY = "SavedQuery"  # SELF: its author; who may run one is its allowedRoles
 
 
 PATIENT_DATA = frozenset(
@@ -278,6 +280,14 @@ READ: dict[EntityKind, dict[str, Rules]] = {
     EntityKind.AVAILABILITY: {ROW: each((*SCHEDULERS, R.PATIENT), grant(A))},
     # Recipients only: a patient their own messages, a doctor (by staff id) theirs.
     EntityKind.NOTIFICATION: {ROW: {R.PATIENT: grant(S), R.DOCTOR: grant(S)}},
+    # Aggregates: complete for admin; analysts get them de-identified (small-cell suppression).
+    EntityKind.ANALYTICS: {ROW: {R.ADMIN: grant(A), R.ANALYST: grant(A, access=Access.MASKED)}},
+    # Any role may be among a saved query's allowedRoles (services.saved_queries filters by
+    # them); its run log is for admin and compliance.
+    EntityKind.SAVED_QUERY: {
+        ROW: each(EVERYONE, grant(A)),
+        "runs": each((R.ADMIN, R.COMPLIANCE), grant(A)),
+    },
 }
 
 
@@ -360,6 +370,12 @@ WRITE: dict[EntityKind, dict[str, Rules]] = {
     EntityKind.CALENDAR: {Action.UPDATE: {R.ADMIN: grant(A), R.DOCTOR: grant(S)}},
     EntityKind.APPOINTMENT_TYPE: {Action.CREATE: ADMIN_ONLY},
     EntityKind.MAINTENANCE_WINDOW: {Action.SCHEDULE: ADMIN_ONLY, Action.CANCEL: ADMIN_ONLY},
+    # Analysts and admins save queries; a new version, or deleting one, is for its author
+    # (SELF) or an admin.
+    EntityKind.SAVED_QUERY: {
+        Action.CREATE: each((R.ADMIN, R.ANALYST), grant(A)),
+        Action.UPDATE: {R.ADMIN: grant(A), R.ANALYST: grant(S)},
+    },
 }
 
 # Patient updates, per group of input fields (snake_case, as services receive them).

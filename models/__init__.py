@@ -11,6 +11,8 @@ from models.grants import AccessGrant
 from models.idempotency import IdempotencyKey
 from models.notifications import Notification
 from models.patients import Patient
+from models.persisted import PersistedOperation
+from models.saved_queries import SavedQuery, SavedQueryRun
 from models.scheduling import Appointment, Reservation
 from models.staff import AdminStaff, Doctor, Nurse
 
@@ -38,6 +40,9 @@ DOCUMENT_MODELS = (
     MaintenanceWindow,
     Notification,
     IdempotencyKey,
+    PersistedOperation,
+    SavedQuery,
+    SavedQueryRun,
 )
 
 __all__ = [
@@ -58,9 +63,12 @@ __all__ = [
     "Notification",
     "Nurse",
     "Patient",
+    "PersistedOperation",
     "Prescription",
     "RefreshToken",
     "Reservation",
+    "SavedQuery",
+    "SavedQueryRun",
     "ServiceClient",
     "Treatment",
     "TreatmentPlan",

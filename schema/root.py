@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from resolvers.access import AccessMutation, AccessQuery
+from resolvers.analytics import AnalyticsQuery
 from resolvers.audit import AuditQuery
 from resolvers.billing import BillingMutation, BillingQuery
 from resolvers.calendars import CalendarMutation, CalendarQuery
@@ -19,6 +20,7 @@ from resolvers.departments import DepartmentMutation, DepartmentQuery
 from resolvers.equipment import EquipmentMutation, EquipmentQuery
 from resolvers.notifications import NotificationQuery
 from resolvers.patients import PatientMutation, PatientQuery
+from resolvers.saved_queries import SavedQueryMutation, SavedQueryQuery
 from resolvers.scheduling import SchedulingMutation, SchedulingQuery
 from resolvers.staff import StaffMutation, StaffQuery
 from resolvers.subscriptions import Subscription
@@ -42,6 +44,8 @@ DOMAIN_QUERIES = (
     BillingQuery,
     AuditQuery,
     NotificationQuery,
+    SavedQueryQuery,
+    AnalyticsQuery,
 )
 DOMAIN_MUTATIONS = (
     AccessMutation,
@@ -53,6 +57,7 @@ DOMAIN_MUTATIONS = (
     ClinicalMutation,
     EquipmentMutation,
     BillingMutation,
+    SavedQueryMutation,
 )
 Query = merge_types("Query", DOMAIN_QUERIES)
 Mutation = merge_types("Mutation", DOMAIN_MUTATIONS)

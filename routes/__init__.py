@@ -1,0 +1,1 @@
+"""Plain HTTP endpoints beside ``/graphql``, one module per feature (see ``app.py``)."""
