@@ -69,4 +69,7 @@ class BillingAccount(Entity):
         indexes = [
             pymongo.IndexModel("patient_id", unique=True),
             pymongo.IndexModel([("charges.source_id", 1), ("charges.source", 1)]),
+            # Revenue analytics select accounts by their charges' dates (and department).
+            pymongo.IndexModel([("charges.created_at", 1)]),
+            pymongo.IndexModel([("charges.department_id", 1), ("charges.created_at", 1)]),
         ]

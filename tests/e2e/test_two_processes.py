@@ -289,3 +289,35 @@ def test_every_kind_of_write_on_a_is_read_on_b(pair: list[Server]) -> None:
     assert admin.read("query($id: ID!) { equipment(id: $id) { departmentId } }", id=device) == {
         "equipment": {"departmentId": "6955b9000100000000000002"}
     }
+
+
+UTILISATION = """{ analytics { equipmentUtilisation(filter: {from: "2025-01-01T00:00:00Z",
+  to: "2027-01-01T00:00:00Z"}) { cached groups { departmentId devices bookedMinutes } } } }"""
+
+
+def test_a_write_on_one_process_drops_an_aggregate_cached_on_the_other(
+    pair: list[Server],
+) -> None:
+    """The result cache's generations live in the shared Redis: A's write makes B recompute."""
+    a, b = pair
+    admin_a, admin_b = token(a, "admin"), token(b, "admin")
+    first = gql(b, admin_b, UTILISATION)["analytics"]["equipmentUtilisation"]
+    again = gql(b, admin_b, UTILISATION)["analytics"]["equipmentUtilisation"]
+    assert (first["cached"], again["cached"]) == (False, True)
+    assert again["groups"] == first["groups"]
+
+    device = "6955b9000500000000000002"
+    status = gql(
+        a, admin_a, "query($id: ID!) { equipment(id: $id) { allowedTransitions } }", id=device
+    )["equipment"]["allowedTransitions"][0]
+    gql(
+        a,
+        admin_a,
+        "mutation($id: ID!, $s: EquipmentStatus!) { updateEquipmentStatus(id: $id, status: $s,"
+        ' reason: "two-process cache test") { status } }',
+        id=device,
+        s=status,
+    )
+
+    after = gql(b, admin_b, UTILISATION)["analytics"]["equipmentUtilisation"]
+    assert after["cached"] is False
