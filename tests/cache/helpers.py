@@ -64,3 +64,13 @@ def id_of(doc: Entity) -> ObjectId:
     """A stored document's id (Beanie types it optional, for documents not yet inserted)."""
     assert doc.id is not None
     return doc.id
+
+
+class Clock:
+    """A monotonic clock the test moves by hand, so breakers open and close without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

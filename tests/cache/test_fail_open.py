@@ -22,7 +22,7 @@ from cache.documents import DocumentCache
 from config import Settings
 from models import Patient
 from tests import factories
-from tests.cache.helpers import assert_cached_as_stored, cost, stat
+from tests.cache.helpers import Clock, assert_cached_as_stored, cost, stat
 from tests.conftest import TEST_REDIS_URL
 
 READ = """query($id: ID!) { patient(id: $id) { lastName appointments { totalCount } } }"""
@@ -74,14 +74,6 @@ class Proxy:
         finally:
             sink.transport.abort()
             self.links.discard(sink)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from cache.results import ANY, RESULT_STATS, ResultCache
 from config import Settings
+from tests.cache.helpers import Clock
 
 
 class Counter:
@@ -48,14 +49,6 @@ class Flaky:
             return await attr(*args, **kwargs)
 
         return call
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
