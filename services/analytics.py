@@ -2,8 +2,9 @@
 
 Grouping happens in the database: Python only shapes the grouped rows (ratios, suppression,
 ordering), so an aggregate over a million appointments costs what one over ten does in round
-trips. Patient counts are distinct ``patient_id``s per group (``$addToSet`` + ``$size``); the
-ids themselves never leave the pipeline, so neither the answer nor its cache entry holds any.
+trips. Patient counts are distinct ``patient_id``s per group, counted by grouping twice (per
+group and patient, then per group) rather than by collecting each group's ids; the ids never
+leave the pipeline, so neither the answer nor its cache entry holds any.
 
 Every aggregate goes through the result cache (``cache.results``) under its operation name,
 its filter, and the viewer's disclosure scope, so analysts and administrators never share an
@@ -45,7 +46,6 @@ UNKNOWN_SPECIALTY = "unknown"
 _CANCELLED = AppointmentStatus.CANCELLED.value
 _NO_SHOW = AppointmentStatus.NO_SHOW.value
 _ATTENDED = (AppointmentStatus.COMPLETED.value, AppointmentStatus.CHECKED_IN.value)
-_PATIENTS = {"$addToSet": "$patient_id"}
 
 
 # -- the filter ------------------------------------------------------------------------------
@@ -120,38 +120,146 @@ def _status_is(status: str) -> Any:
     return {"$eq": ["$status", status]}
 
 
-def _with_patients() -> list[Stage]:
-    """Turn the ``patient_ids`` set of each group into its ``patients`` count, dropping ids."""
-    return [
-        {"$addFields": {"patients": {"$size": "$patient_ids"}}},
-        {"$project": {"patient_ids": 0}},
-    ]
+def _rollup(name: str, accumulator: Stage) -> Stage:
+    """The accumulator that folds per-patient partials of measure ``name`` into its group's."""
+    (op,) = accumulator
+    if op not in ("$sum", "$min", "$max"):
+        raise ValueError(f"measure {name}: {op} does not fold over per-patient partials")
+    return {op: f"${name}"}
 
 
-def _with_total(key: Any, minimum: int) -> list[Stage]:
-    """Groups, plus the distinct patients of the groups with at least ``minimum`` patients
-    (per ``key``): totals never count a withheld group's patients. Patients seen in several
-    groups count once, which is why this runs in the pipeline and not as a sum."""
+def _per_patient(key: Any, measures: Mapping[str, Stage]) -> Stage:
+    """One row per (``key``, patient) with that patient's part of each measure."""
+    return {"$group": {"_id": {"key": key, "patient": "$patient_id"}, **measures}}
+
+
+def _per_key(measures: Mapping[str, Stage]) -> Stage:
+    """Rows of ``_per_patient`` folded per key: each row is one distinct patient."""
+    folded = {name: _rollup(name, acc) for name, acc in measures.items()}
+    return {"$group": {"_id": "$_id.key", **folded, "patients": {"$sum": 1}}}
+
+
+def _with_patients(key: Any, measures: Mapping[str, Stage]) -> list[Stage]:
+    """Group by ``key`` with ``measures`` and ``patients``, the distinct ``patient_id``s.
+
+    Two groupings rather than a set of ids per group: a group's memory stays constant however
+    many patients it holds (no id array growing to the document limit), and mongomock, whose
+    ``$addToSet`` scans the set for every row and whose ``$unwind`` copies the whole array
+    per element, stays O(n log n)."""
+    return [_per_patient(key, measures), _per_key(measures)]
+
+
+def _with_total(key: Any, measures: Mapping[str, Stage], total: Any, minimum: int) -> list[Stage]:
+    """One document: ``groups`` (as ``_with_patients``) and ``totals``, the rows to add up
+    (``_totals``) for the distinct patients per ``total`` (an expression over ``_id.key``) of
+    the groups with at least ``minimum`` patients: totals never count a withheld group's
+    patients, and a patient seen in several groups counts once.
+
+    Whether a patient counts depends on the sizes of all their groups, known only once every
+    group is counted, so the ``signatures`` branch reduces patients to the list of groups each
+    appears in (per ``total``; short), counted per distinct list: one row per combination of
+    groups patients actually have (at most one per patient), however many rows were grouped.
+    ``$push`` order is unspecified on a server, so one set may show up as several lists: that
+    costs rows, never correctness. The last stage keeps the lists holding a visible group and
+    drops the lists themselves, so no patient's groups leave the pipeline."""
+    shown = {  # the keys of the visible groups
+        "$map": {
+            "input": {
+                "$filter": {
+                    "input": "$groups",
+                    "as": "group",
+                    "cond": {"$gte": ["$$group.patients", minimum]},
+                }
+            },
+            "as": "group",
+            "in": "$$group._id",
+        }
+    }
+    seen_in_shown = {
+        "$filter": {
+            "input": "$$signature._id.keys",
+            "as": "key",
+            "cond": {"$in": ["$$key", "$$shown"]},
+        }
+    }
+    counted = {
+        "$filter": {
+            "input": "$signatures",
+            "as": "signature",
+            "cond": {"$gt": [{"$size": seen_in_shown}, 0]},
+        }
+    }
     return [
-        {"$addFields": {"patients": {"$size": "$patient_ids"}}},
+        _per_patient(key, measures),
         {
             "$facet": {
-                "groups": [{"$project": {"patient_ids": 0}}],
-                "totals": [
-                    {"$match": {"patients": {"$gte": minimum}}},
-                    {"$unwind": "$patient_ids"},
-                    {"$group": {"_id": key, "ids": {"$addToSet": "$patient_ids"}}},
-                    {"$project": {"patients": {"$size": "$ids"}}},
+                "groups": [_per_key(measures)],
+                "signatures": [
+                    {
+                        "$group": {
+                            "_id": {"total": total, "patient": "$_id.patient"},
+                            "keys": {"$push": "$_id.key"},
+                        }
+                    },
+                    {
+                        "$group": {
+                            "_id": {"total": "$_id.total", "keys": "$keys"},
+                            "patients": {"$sum": 1},
+                        }
+                    },
                 ],
+            }
+        },
+        {
+            "$project": {
+                "groups": 1,
+                "totals": {
+                    "$let": {
+                        "vars": {"shown": shown},
+                        "in": {
+                            "$map": {
+                                "input": counted,
+                                "as": "signature",
+                                "in": {
+                                    "total": "$$signature._id.total",
+                                    "patients": "$$signature.patients",
+                                },
+                            }
+                        },
+                    }
+                },
             }
         },
     ]
 
 
+def _totals(rows: Iterable[Row]) -> dict[Any, int]:
+    """The ``totals`` rows of ``_with_total`` added up per total key."""
+    out: dict[Any, int] = {}
+    for row in rows:
+        out[row["total"]] = out.get(row["total"], 0) + row["patients"]
+    return out
+
+
+def _bucket_of(field: str, starts: list[datetime]) -> Any:
+    """The greatest of the ascending ``starts`` at or before ``field``, by bisection: what
+    ``$bucket`` keys on, as an expression a compound group key can hold (O(log n) per row)."""
+    if len(starts) == 1:
+        return starts[0]
+    middle = len(starts) // 2
+    return {
+        "$cond": [
+            {"$lt": [field, starts[middle]]},
+            _bucket_of(field, starts[:middle]),
+            _bucket_of(field, starts[middle:]),
+        ]
+    }
+
+
 async def _aggregate(model: type[Document], pipeline: list[Stage]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = (
-        await model.get_motor_collection().aggregate(pipeline).to_list(None)
-    )
+    # Large groupings may spill to disk on servers before 6.0 (where it became the default).
+    cursor = model.get_motor_collection().aggregate(pipeline, allowDiskUse=True)
+    rows: list[dict[str, Any]] = await cursor.to_list(None)
     return rows
 
 
@@ -222,17 +330,15 @@ async def appointments_per_doctor(filt: AnalyticsFilter, disclosure: Disclosure)
             Appointment,
             [
                 {"$match": filt.appointments()},
-                {
-                    "$group": {
-                        "_id": "$doctor_id",
+                *_with_patients(
+                    "$doctor_id",
+                    {
                         "appointments": _count_if({"$ne": ["$status", _CANCELLED]}),
                         "completed": _count_if(_status_is(AppointmentStatus.COMPLETED.value)),
                         "cancelled": _count_if(_status_is(_CANCELLED)),
                         "no_shows": _count_if(_status_is(_NO_SHOW)),
-                        "patient_ids": _PATIENTS,
-                    }
-                },
-                *_with_patients(),
+                    },
+                ),
             ],
         )
         groups = suppress(
@@ -272,15 +378,12 @@ async def appointments_over_time(
         rows = await _aggregate(
             Appointment,
             [
+                # Every match lies in a bucket: they cover [from, to) and the match is in it.
                 {"$match": filt.appointments(status={"$ne": _CANCELLED})},
-                {
-                    "$bucket": {
-                        "groupBy": "$start_at",
-                        "boundaries": [b.start for b in spans] + [spans[-1].end],
-                        "output": {"appointments": {"$sum": 1}, "patient_ids": _PATIENTS},
-                    }
-                },
-                *_with_patients(),
+                *_with_patients(
+                    _bucket_of("$start_at", [b.start for b in spans]),
+                    {"appointments": {"$sum": 1}},
+                ),
             ],
         )
         found = {_utc(r["_id"]): r for r in rows}
@@ -342,30 +445,22 @@ async def conditions_by_specialty(
         if filt.department_id is not None:
             pipeline.append({"$match": {"_doctor.department_id": filt.department_id}})
         code = {"$ifNull": ["$diagnosis.code", None]}
-        pipeline += [
-            {
-                "$group": {
-                    "_id": {
-                        "specialty": {"$ifNull": ["$_doctor.specialty", UNKNOWN_SPECIALTY]},
-                        "code": code,
-                        # Uncoded plans group by their description, case-folded.
-                        "folded": {
-                            "$cond": [
-                                {"$eq": [code, None]},
-                                {"$toLower": "$diagnosis.description"},
-                                None,
-                            ]
-                        },
-                    },
-                    "description": {"$min": "$diagnosis.description"},
-                    "plans": {"$sum": 1},
-                    "patient_ids": _PATIENTS,
-                }
+        condition = {
+            "specialty": {"$ifNull": ["$_doctor.specialty", UNKNOWN_SPECIALTY]},
+            "code": code,
+            # Uncoded plans group by their description, case-folded.
+            "folded": {
+                "$cond": [{"$eq": [code, None]}, {"$toLower": "$diagnosis.description"}, None]
             },
-            *_with_total("$_id.specialty", disclosure.minimum),
-        ]
+        }
+        pipeline += _with_total(
+            condition,
+            {"description": {"$min": "$diagnosis.description"}, "plans": {"$sum": 1}},
+            "$_id.key.specialty",
+            disclosure.minimum,
+        )
         out = (await _aggregate(TreatmentPlan, pipeline))[0]
-        totals = {t["_id"]: t["patients"] for t in out["totals"]}
+        totals = _totals(out["totals"])
         rows: dict[str, list[Row]] = {}
         for r in out["groups"]:
             key = r["_id"]
@@ -416,8 +511,7 @@ async def _per_department(
             Appointment,
             [
                 {"$match": filt.appointments(**match)},
-                {"$group": {"_id": "$department_id", **measures, "patient_ids": _PATIENTS}},
-                *_with_total(None, disclosure.minimum),
+                *_with_total("$department_id", measures, None, disclosure.minimum),
             ],
         )
     )[0]
@@ -426,8 +520,7 @@ async def _per_department(
         for r in out["groups"]
     ]
     rows.sort(key=lambda r: r["department_id"] or "")
-    total = out["totals"][0]["patients"] if out["totals"] else 0
-    return rows, total
+    return rows, _totals(out["totals"]).get(None, 0)
 
 
 async def appointments_per_patient(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
@@ -521,16 +614,10 @@ async def equipment_utilisation(filt: AnalyticsFilter, disclosure: Disclosure) -
         ]
         if filt.department_id is not None:
             booking.append({"$match": {"_device.department_id": filt.department_id}})
-        booking += [
-            {
-                "$group": {
-                    "_id": "$_device.department_id",
-                    "booked_ms": {"$sum": {"$subtract": ["$end_at", "$start_at"]}},
-                    "patient_ids": _PATIENTS,
-                }
-            },
-            *_with_patients(),
-        ]
+        booking += _with_patients(
+            "$_device.department_id",
+            {"booked_ms": {"$sum": {"$subtract": ["$end_at", "$start_at"]}}},
+        )
         booked = {r["_id"]: r for r in await _aggregate(Appointment, booking)}
         counts = {r["_id"]: r["devices"] for r in devices}
         rows = []
@@ -586,13 +673,13 @@ async def revenue(filt: AnalyticsFilter, disclosure: Disclosure, zone: ZoneInfo)
                 {"$addFields": {"_unpaid": {"$max": [{"$subtract": [total, "$total_paid"]}, 0]}}},
                 {"$unwind": "$charges"},
                 {"$match": {f"charges.{k}": v for k, v in charge.items()}},
-                {
-                    "$group": {
-                        "_id": {
-                            "department_id": {"$ifNull": ["$charges.department_id", None]},
-                            "month": _month_of("$charges.created_at", months),
-                            "currency": "$currency",
-                        },
+                *_with_patients(
+                    {
+                        "department_id": {"$ifNull": ["$charges.department_id", None]},
+                        "month": _month_of("$charges.created_at", months),
+                        "currency": "$currency",
+                    },
+                    {
                         "charged": {"$sum": amount},
                         "outstanding": {
                             "$sum": {
@@ -603,10 +690,8 @@ async def revenue(filt: AnalyticsFilter, disclosure: Disclosure, zone: ZoneInfo)
                                 ]
                             }
                         },
-                        "patient_ids": _PATIENTS,
-                    }
-                },
-                *_with_patients(),
+                    },
+                ),
             ],
         )
         shaped = [
