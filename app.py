@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from graphql import GraphQLError
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -54,11 +55,11 @@ from cache.equipment import install as install_live_equipment
 from cache.equipment import start as start_live_equipment
 from cache.results import ResultCache
 from config import Settings, get_settings
-from errors import ShmsError
+from errors import RateLimited, ShmsError
 from events.bus import create_bus
 from jobs import create_scheduler
 from routes import queries as query_routes
-from schema import schema
+from schema import ratelimit, schema
 from schema.context import Context
 from schema.limits import BodySizeLimit
 from services import notifications, persisted
@@ -129,11 +130,33 @@ def _refusal(refusal: ShmsError) -> GraphQLError:
     return GraphQLError(refusal.message, extensions={"code": refusal.code, **refusal.extensions})
 
 
+async def _charge_lookup(context: Any, settings: Settings) -> None:
+    """A request that makes us look a persisted operation up pays one rate-limit point first,
+    so unknown hashes (answered before the operation's own charge) cannot be sent unmetered."""
+    redis = ratelimit.redis_of(context)
+    if not settings.shms_rate_limit_enabled or redis is None:
+        return
+    try:
+        headers, refused = await ratelimit.charge(settings, redis, context, 1)
+    except (RedisError, OSError, TimeoutError):
+        ratelimit.failed_open()
+        return
+    if refused is not None:
+        raise RateLimited(refused, retryAfter=int(headers["Retry-After"]), cost=1)
+
+
 async def _persisted_text(
     query: Any, extensions: Any, context: Any, settings: Settings
 ) -> str | None:
     """The text the request runs (APQ, allow-list mode: see ``services.persisted``)."""
     principal = getattr(context, "principal", None)
+    roles = principal.roles if principal is not None else ()
+    if (
+        (isinstance(extensions, dict)
+        and "persistedQuery" in extensions)
+        or (query and settings.allowlisted(roles))
+    ):
+        await _charge_lookup(context, settings)
     return await persisted.resolve(
         query,
         extensions if isinstance(extensions, dict) else None,

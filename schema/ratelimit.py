@@ -62,14 +62,14 @@ def _keys(settings: Settings, context: Any, window: int) -> list[tuple[str, int]
     return keys
 
 
-def _redis(context: Any) -> Any:
+def redis_of(context: Any) -> Any:
     request = getattr(context, "request", None)
     app = getattr(request, "app", None) if request is not None else None
     state = getattr(app, "state", None)
     return getattr(state, "redis", None)
 
 
-def _failed_open() -> None:
+def failed_open() -> None:
     FAILED_OPEN["count"] += 1
     now = time.monotonic()
     if now - _last_log["at"] >= _LOG_EVERY:
@@ -142,14 +142,14 @@ class RateLimit(SchemaExtension):
             return
         if ec.operation_type == OperationType.SUBSCRIPTION:
             return  # held to the document limits; not charged per event
-        redis = _redis(context)
+        redis = redis_of(context)
         if redis is None:
             return
         cost = max(1, int(getattr(context, "query_cost", 0) or 0))
         try:
             headers, refused = await charge(settings, redis, context, cost)
         except (RedisError, OSError, TimeoutError):
-            _failed_open()
+            failed_open()
             return
         sink = getattr(context, "rate_headers", None)  # the HTTP reply's headers, if any
         if sink is not None:

@@ -171,3 +171,15 @@ async def test_the_timeout_applies_to_a_persisted_query(
 async def test_the_ide_still_opens_without_extensions(app: Any, http: Any) -> None:
     response = await http.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200 and "<html" in response.text.lower()
+
+
+@pytest.mark.parametrize("overrides", [{"shms_rate_limit_points": 3}])
+async def test_unknown_hashes_are_metered_before_the_lookup(app: Any, http: Any) -> None:
+    """A not-found answer comes before the operation's own charge; the lookup pays a point."""
+    admin = bearer(app, "admin")
+    for n in range(3):
+        response = await apq(http, admin, sha=persisted.digest(f"{{ n{n}: __typename }}"))
+        assert codes(response.json()) == ["PERSISTED_QUERY_NOT_FOUND"]
+    response, ops = await measured(apq(http, admin, sha=SHA))
+    assert codes(response.json()) == ["RATE_LIMITED"]
+    assert ops == {}  # refused before MongoDB was asked
