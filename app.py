@@ -151,10 +151,8 @@ async def _persisted_text(
     """The text the request runs (APQ, allow-list mode: see ``services.persisted``)."""
     principal = getattr(context, "principal", None)
     roles = principal.roles if principal is not None else ()
-    if (
-        (isinstance(extensions, dict)
-        and "persistedQuery" in extensions)
-        or (query and settings.allowlisted(roles))
+    if (isinstance(extensions, dict) and "persistedQuery" in extensions) or (
+        query and settings.allowlisted(roles)
     ):
         await _charge_lookup(context, settings)
     return await persisted.resolve(
