@@ -78,11 +78,21 @@ def _header(data: Row) -> Row:
     }
 
 
-async def _department(info: Info, department_id: str | None) -> Department | None:
-    if department_id is None:
-        return None
-    found = await info.context.loaders.department_by_id.load(ObjectId(department_id))
-    return await info.context.access.one(K.DEPARTMENT, found)
+@strawberry.type
+class DepartmentGroup:
+    """A group keyed by department: each subclass redeclares ``department_id`` with its own
+    description (and nullability); the department itself resolves the same way for all."""
+
+    department_id: strawberry.ID | None
+
+    @strawberry.field
+    async def department(
+        self, info: Info
+    ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
+        if self.department_id is None:
+            return None
+        found = await info.context.loaders.department_by_id.load(ObjectId(self.department_id))
+        return await info.context.access.one(K.DEPARTMENT, found)
 
 
 # -- appointmentsPerDoctor -------------------------------------------------------------------
@@ -203,7 +213,7 @@ def conditions_report(data: Row) -> ConditionsBySpecialtyReport:
 
 
 @strawberry.type(description="Appointments per patient of one department, or overall.")
-class AppointmentsPerPatientGroup:
+class AppointmentsPerPatientGroup(DepartmentGroup):
     department_id: strawberry.ID | None = strawberry.field(description="Null for `overall`.")
     appointments: int | None = strawberry.field(description="Non-cancelled appointments.")
     patients: int | None = strawberry.field(description=PATIENTS)
@@ -211,12 +221,6 @@ class AppointmentsPerPatientGroup:
         description="appointments / patients; null when there are no patients."
     )
     suppressed: bool = strawberry.field(description=SUPPRESSED)
-
-    @strawberry.field
-    async def department(
-        self, info: Info
-    ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
-        return await _department(info, self.department_id)
 
 
 @strawberry.type
@@ -239,7 +243,7 @@ def per_patient_report(data: Row) -> AppointmentsPerPatientReport:
 
 
 @strawberry.type(description="No-shows against attended visits of one department, or overall.")
-class NoShowRateGroup:
+class NoShowRateGroup(DepartmentGroup):
     department_id: strawberry.ID | None = strawberry.field(description="Null for `overall`.")
     no_shows: int | None
     attended: int | None = strawberry.field(description="Completed or checked-in appointments.")
@@ -248,12 +252,6 @@ class NoShowRateGroup:
     )
     patients: int | None = strawberry.field(description=PATIENTS)
     suppressed: bool = strawberry.field(description=SUPPRESSED)
-
-    @strawberry.field
-    async def department(
-        self, info: Info
-    ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
-        return await _department(info, self.department_id)
 
 
 @strawberry.type
@@ -274,7 +272,7 @@ def no_show_report(data: Row) -> NoShowRateReport:
 
 
 @strawberry.type(description="Bookings of the devices of one department.")
-class EquipmentUtilisationGroup:
+class EquipmentUtilisationGroup(DepartmentGroup):
     department_id: strawberry.ID
     devices: int = strawberry.field(description="Devices now allocated to the department.")
     available_minutes: Long = strawberry.field(description="devices x minutes of [from, to).")
@@ -287,12 +285,6 @@ class EquipmentUtilisationGroup:
     )
     patients: int | None = strawberry.field(description=PATIENTS)
     suppressed: bool = strawberry.field(description=SUPPRESSED)
-
-    @strawberry.field
-    async def department(
-        self, info: Info
-    ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
-        return await _department(info, self.department_id)
 
 
 @strawberry.type
@@ -311,7 +303,7 @@ def equipment_report(data: Row) -> EquipmentUtilisationReport:
 
 
 @strawberry.type(description="Charges of one department, local month and currency.")
-class RevenueGroup:
+class RevenueGroup(DepartmentGroup):
     department_id: strawberry.ID | None = strawberry.field(
         description="The charge's department; null for charges of none."
     )
@@ -327,12 +319,6 @@ class RevenueGroup:
     )
     patients: int | None = strawberry.field(description=PATIENTS)
     suppressed: bool = strawberry.field(description=SUPPRESSED)
-
-    @strawberry.field
-    async def department(
-        self, info: Info
-    ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
-        return await _department(info, self.department_id)
 
 
 @strawberry.type
