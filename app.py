@@ -9,21 +9,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
-import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, cast
 
-from graphql import GraphQLError
+from cross_web import HTTPException
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -35,16 +37,20 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ErrorMessage as TransportError,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message as TransportMessage,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage as LegacyError
-from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 import db
 import metrics
-from auth import oauth
+from api.schema import schema
+from auth import oauth, status
 from auth.identity import authenticate
 from auth.tokens import TokenService
 from cache import runtime
@@ -55,14 +61,14 @@ from cache.equipment import install as install_live_equipment
 from cache.equipment import start as start_live_equipment
 from cache.results import ResultCache
 from config import Settings, get_settings
-from errors import RateLimited, ShmsError
+from errors import BadRequest, RateLimited, ShmsError
 from events.bus import create_bus
 from jobs import create_scheduler
 from routes import queries as query_routes
-from schema import ratelimit, schema
+from schema import persisted_documents, ratelimit
 from schema.context import Context
 from schema.limits import BodySizeLimit
-from services import notifications, persisted
+from services import notifications
 
 log = logging.getLogger("shms")
 
@@ -75,7 +81,19 @@ LiveHandler = BaseGraphQLTransportWSHandler[Context, None] | BaseGraphQLWSHandle
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """``graphql-transport-ws``, registered with the app while the connection is open."""
 
+    async def handle_message(self, message: TransportMessage) -> None:
+        """A message that is JSON but no object closes the connection (4400) like bad JSON;
+        strawberry would fail on it with TypeError and drop the connection unannounced."""
+        if isinstance(message, dict):
+            await super().handle_message(message)
+        else:
+            await self.handle_invalid_message("WebSocket message must be a JSON object")
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        problem = _payload_problem(message.get("payload"))
+        if problem is not None:  # strawberry would fail on it (TypeError): close as invalid
+            await self.handle_invalid_message(problem)
+            return
         error = await _ws_refusal(self, message["payload"])
         if error is None:
             await super().handle_subscribe(message)
@@ -96,7 +114,19 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """Legacy ``graphql-ws``, registered with the app while the connection is open."""
 
+    async def handle_message(self, message: OperationMessage) -> None:
+        """The legacy protocol ignores messages it cannot parse: so too those that are no
+        object or have no ``type`` (strawberry would fail on them and drop the connection)."""
+        if isinstance(message, dict) and "type" in message:
+            await super().handle_message(message)
+
     async def handle_start(self, message: StartMessage) -> None:
+        problem = _payload_problem(message.get("payload"))
+        if problem is not None:
+            if isinstance(message.get("id"), str):  # no id: nothing to answer to, ignored
+                payload = {"message": problem, "extensions": {"code": BadRequest.code}}
+                await self.send_message(LegacyError(type="error", id=message["id"], payload=payload))
+            return
         error = await _ws_refusal(self, message["payload"])
         if error is None:
             await super().handle_start(message)
@@ -119,7 +149,46 @@ def _operation_tasks(handler: LiveHandler) -> list[asyncio.Task[Any]]:
     return list(handler.tasks.values())
 
 
-MUTATION = re.compile(r"(^|[}\s])mutation\b")
+def _runs_mutation(text: str, operation_name: Any, max_tokens: int) -> bool:
+    """Whether the operation that will run is a mutation, read from the parsed document (the
+    one ``operationName`` names, else the only one): the text alone can say "mutation" in a
+    comment or a string. A document that does not parse runs nothing, so it is no mutation."""
+    if "mutation" not in text:
+        return False  # the keyword is always spelled out: nothing to parse
+    try:
+        document = parse(text, no_location=True, max_tokens=max_tokens)
+    except GraphQLError:
+        return False
+    name = operation_name if isinstance(operation_name, str) else None
+    operation = get_operation_ast(document, name)
+    return operation is not None and operation.operation is OperationType.MUTATION
+
+
+def _payload_problem(payload: Any) -> str | None:
+    """Why a WebSocket operation's payload cannot run, as HTTP refuses such a body; None if
+    it can (a ``query`` may be missing: a persisted query's text is looked up)."""
+    if not isinstance(payload, dict):
+        return "The operation's payload must be a JSON object."
+    for key, kind, name in (
+        ("query", str, "a string"),
+        ("operationName", str, "a string"),
+        ("variables", dict, "an object"),
+        ("extensions", dict, "an object"),
+    ):
+        if payload.get(key) is not None and not isinstance(payload[key], kind):
+            return f"The operation's `{key}` must be {name} or null."
+    return None
+
+
+def _http_error(exc: BadRequest | HTTPException) -> JSONResponse:
+    """A request refused before GraphQL runs, answered as GraphQL errors are: JSON, coded."""
+    if isinstance(exc, BadRequest):
+        status, message, code = 400, exc.message, exc.code
+    else:
+        status, message = exc.status_code, exc.reason
+        code = "NOT_FOUND" if status == 404 else BadRequest.code
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return JSONResponse(body, status_code=status)
 
 
 class _Refused(ExecutionResult):
@@ -155,7 +224,7 @@ async def _persisted_text(
         query and settings.allowlisted(roles)
     ):
         await _charge_lookup(context, settings)
-    return await persisted.resolve(
+    return await persisted_documents.resolve(
         query,
         extensions if isinstance(extensions, dict) else None,
         subject=principal.subject if principal is not None else None,
@@ -218,8 +287,8 @@ class GraphQLApp(GraphQL[Context, None]):
             return _Refused(data=None, errors=[_refusal(refusal)])
         if data is not None and text != data.query:
             kwargs["request_data"] = dataclasses.replace(data, query=text)
-        text = text or ""
-        if MUTATION.search(text):
+        operation_name = getattr(data, "operation_name", None)
+        if _runs_mutation(text or "", operation_name, self.settings.shms_max_tokens):
             return await super().execute_single(*args, **kwargs)
         limit = self.settings.shms_operation_timeout_seconds
         try:
@@ -229,6 +298,44 @@ class GraphQLApp(GraphQL[Context, None]):
             message = f"The operation took longer than {limit:g} s (SHMS_OPERATION_TIMEOUT_SECONDS)"
             error = GraphQLError(message, extensions={"code": "TIMEOUT"})
             return ExecutionResult(data=None, errors=[error])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """HTTP requests refused before GraphQL runs (a bad body, a batch, a mutation over GET)
+        get JSON with ``extensions.code``, like every other error, not strawberry's plain text."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except (BadRequest, HTTPException) as exc:
+            response = _http_error(exc)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON nested too deeply for Python's parser is malformed JSON, not a crash: over
+        WebSocket too, where strawberry then closes the connection as for any bad message."""
+        try:
+            return json.loads(data)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body (bytes) or a GET parameter (text) as JSON; strawberry would let
+        bad UTF-8 (UnicodeDecodeError) and a body that is not an object (AttributeError)
+        through as HTTP 500. A JSON array is a batch, refused by strawberry with 400."""
+        text = data
+        if isinstance(data, bytes):
+            try:
+                text = data.decode("utf-8-sig")  # RFC 8259: UTF-8; json.loads would guess
+            except UnicodeDecodeError:
+                raise BadRequest("The request body is not valid UTF-8.") from None
+        try:
+            value = self.decode_json(text)
+        except ValueError:
+            raise BadRequest("The request is not valid JSON.") from None
+        if isinstance(data, bytes) and not isinstance(value, dict | list):
+            raise BadRequest("The request body must be a JSON object.")
+        return value
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         """A GET carrying only ``extensions`` is a persisted query, not a visit to the IDE."""
@@ -260,7 +367,7 @@ class GraphQLApp(GraphQL[Context, None]):
             None if isinstance(request, WebSocket) else request.headers.get("authorization")
         )
         principal, error = await authenticate(
-            request.app.state.tokens, self.settings, authorization
+            request.app.state.tokens, self.settings, authorization, request.app.state.status
         )
         sink = getattr(response, "headers", None)  # strawberry's sub-response (HTTP only)
         # RateLimit-* headers set on it are merged into the reply; a WebSocket gets none.
@@ -285,6 +392,7 @@ class GraphQLApp(GraphQL[Context, None]):
             context.request.app.state.tokens,
             self.settings,
             header if isinstance(header, str) else None,
+            context.request.app.state.status,  # a disabled account is refused here too (4403)
         )
         if principal is None:
             reason = error.extensions.get("reason", "missing_token") if error else "missing_token"
@@ -321,6 +429,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await bus.start()  # listening before the first request: no event is missed
         results = ResultCache(redis, settings) if settings.result_cache_enabled else None
         runtime.install(runtime.Runtime(cache=cache, bus=bus, results=results))
+        app.state.status = statuses = status.StatusCache(redis, settings)
+        status.install(statuses)  # accounts' live standing, for requests and every write
         app.state.tokens = TokenService.from_settings(settings)  # verifies (and issues) JWTs
         where = "embedded store" if settings.embedded_mongo else "MongoDB"
         log.info("SHMS ready on %s (%s mode)", where, settings.shms_env)
@@ -337,6 +447,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await graphql.close_websockets(settings.shms_shutdown_timeout_seconds)  # then 1001
             install_live_equipment(None)
             runtime.install(runtime.Runtime())  # services outside an app see no cache, no bus
+            status.install(None)
             await app.state.tokens.aclose()
             await redis.aclose()
             db.close_client(mongo)

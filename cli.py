@@ -82,7 +82,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _export_schema(args: argparse.Namespace) -> int:
     """Write the GraphQL SDL, for front-end code generation and the schema snapshot test."""
-    from schema import schema
+    from api.schema import schema
 
     text = schema.as_str() + "\n"
     if args.output == "-":
@@ -109,13 +109,14 @@ def _persist(args: argparse.Namespace) -> int:
     from graphql import print_ast
 
     from errors import BadUserInput
+    from schema import persisted_documents
     from services import persisted
 
     documents: list[tuple[str, str]] = []
     for name in args.files:
         try:
             text = Path(name).read_text(encoding="utf-8")
-            document = persisted.parse_document(text)
+            document = persisted_documents.parse_document(text)
         except (OSError, UnicodeDecodeError) as error:
             print(f"shms persist: {name}: cannot read: {error}", file=sys.stderr)
             return EXIT_USAGE
@@ -134,13 +135,13 @@ def _persist(args: argparse.Namespace) -> int:
 
 
 async def _store_documents(url: str, name: str, documents: list[tuple[str, str]]) -> None:
-    from services import persisted
+    from schema import persisted_documents
 
     client = db.create_client(url)
     try:
         await db.init_database(client, name)
         for _, text in documents:
-            await persisted.register(text, "cli")
+            await persisted_documents.register(text, "cli")
     finally:
         db.close_client(client)
 

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         description="Highest estimated cost of an operation: every field counts 1, times the "
         "`first` (or default page size) of each enclosing list.",
     )
+    shms_max_analysis_steps: int = Field(
+        default=50_000,
+        ge=1_000,
+        description="Most work checking one document's limits may take: one step per selection "
+        "visited, ten per pair of same-named fields validation would compare (`ANALYSIS_LIMIT`).",
+    )
     shms_operation_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -93,10 +99,48 @@ class Settings(BaseSettings):
         default=14 * 86400, ge=300, description="Lifetime of refresh tokens (rotated on use)."
     )
     shms_login_max_failures: int = Field(
-        default=5, ge=1, description="Failed sign-ins per account or address before lock-out."
+        default=5,
+        ge=1,
+        description="Failed sign-ins of one account from one address within the window; then "
+        "that address is refused for that account (429) until the oldest failure ages out.",
+    )
+    shms_login_address_max_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Failed sign-ins from one address, across accounts, within the window; "
+        "then that address is refused (429).",
     )
     shms_login_window_seconds: int = Field(
-        default=900, ge=10, description="Window (and lock-out) for failed sign-ins."
+        default=900, ge=10, description="Sliding window over which failed sign-ins count."
+    )
+    shms_login_backoff_after: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins of one account, from any address, within the window "
+        "before each further attempt on it must wait (from addresses it never signed in from).",
+    )
+    shms_login_backoff_base_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="The first wait; it doubles with each failure."
+    )
+    shms_login_backoff_max_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="The longest wait between attempts on one account: what a stranger's "
+        "guesses can cost its owner at most.",
+    )
+    shms_login_known_address_seconds: int = Field(
+        default=30 * 86400,
+        ge=0,
+        description="How long an address an account signed in from skips that account's wait "
+        "(its own per-address limits still apply); 0: never.",
+    )
+    shms_auth_status_ttl_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="Backstop lifetime of a cached account or staff status (every write to "
+        "one drops it at once).",
     )
     shms_rate_limit_enabled: bool = Field(
         default=True,
@@ -115,6 +159,13 @@ class Settings(BaseSettings):
     )
     shms_rate_limit_window_seconds: int = Field(
         default=60, ge=1, le=86400, description="Length of the fixed rate-limit window."
+    )
+    shms_care_relationship_days: int = Field(
+        default=90,
+        ge=0,
+        le=3650,
+        description="How long a completed appointment keeps its doctor and department in the "
+        "patient's care (access to the chart).",
     )
     shms_break_glass_minutes: int = Field(
         default=60, ge=1, le=24 * 60, description="How long an emergency access grant lasts."

@@ -1,7 +1,10 @@
 """MongoDB client and Beanie initialisation: the only module that knows which driver runs.
 
 Production talks to MongoDB through motor; the embedded default and the tests use
-mongomock-motor. Moving to Beanie 2 + PyMongo async must stay a change to this file alone.
+mongomock-motor. Moving to Beanie 2 + PyMongo async must stay a change to this file alone,
+so every other module reaches a raw collection through ``collection(Model)``. The dependency
+points one way: this module binds the documents of ``models`` to the driver, and ``models``
+never imports it (documents declare data; they do not talk to the store).
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from typing import Any
 
 import mongomock.collection
 import mongomock_motor
-from beanie import init_beanie
+from beanie import Document, init_beanie
 from mongomock import aggregate as _mongomock_aggregate
-from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
+from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo import monitoring
 
 from models import DOCUMENT_MODELS
@@ -165,6 +168,14 @@ async def init_database(client: Any, name: str) -> AsyncIOMotorDatabase[Any]:
     database: AsyncIOMotorDatabase[Any] = client[name]
     await init_beanie(database=database, document_models=list(DOCUMENT_MODELS))
     return database
+
+
+def collection(model: type[Document]) -> AsyncIOMotorCollection[dict[str, Any]]:
+    """The driver collection behind ``model``, for the atomic updates, aggregations and raw
+    reads Beanie's query API cannot express; asked for here so only this module names the
+    driver (``Model.get_motor_collection()`` is Beanie 1.x only)."""
+    found: AsyncIOMotorCollection[dict[str, Any]] = model.get_motor_collection()
+    return found
 
 
 async def ping(client: Any) -> bool:

@@ -50,3 +50,10 @@ class Unauthenticated(ShmsError):
 
 class RateLimited(ShmsError):
     code = "RATE_LIMITED"
+
+
+class BadRequest(ShmsError):
+    """The HTTP request itself is unusable (its body is not UTF-8 JSON holding an object, or
+    not a shape GraphQL over HTTP accepts): answered with HTTP 400 before any GraphQL runs."""
+
+    code = "BAD_REQUEST"

@@ -1,10 +1,11 @@
-"""Per-request access decisions, all read from ``auth.policy``.
+"""Per-request access decisions, all read from the declared entities (``auth.policy``).
 
-Rows are filtered in the database query (``scope``) for lists and checked one by one for
-lookups by id and relations (``one``); guarded fields ask ``field``; mutations ask ``require``.
-Every decision about patient data lands in the request's audit trail. Relations are computed
-from the rows themselves (and the patient row for clinical records, through the batching
-loaders), so access checks add no per-row queries.
+The schema applies them by itself (``schema.enforce``): every field of a declared type is
+checked against its group, every returned row against the row policy, and every mutation's
+declared action before its resolver runs. Lists are also filtered in the database query
+(``scope``), so pages are whole. Every decision about patient data lands in the request's audit
+trail. Relations come from the row itself, the caller's token, and the patient's care facts
+(``services.care``: batched per request and cached in Redis), so checks add no per-row queries.
 """
 
 from __future__ import annotations
@@ -15,26 +16,27 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
+import db
 from auth.identity import load_grants
 from auth.policy import (
-    FIELDS,
-    PATIENT_DATA,
-    READ,
+    CREATES,
+    REGISTRY,
     ROW,
-    WRITE,
-    WRITE_FIELDS,
     Access,
     Action,
-    EntityKind,
+    Declaration,
+    Kind,
     Rel,
+    Rules,
     best,
-    group_of,
     relations_for,
 )
 from auth.principal import Principal
 from errors import Forbidden, Unauthenticated
 from models.audit import AuditAction
+from models.base import utcnow
 from models.patients import Patient
+from services import care
 from services.pagination import Page, Query
 
 if TYPE_CHECKING:
@@ -42,23 +44,13 @@ if TYPE_CHECKING:
     from loaders import Loaders
 
 NOTHING: Query = {"_id": {"$exists": False}}
-# Which field of a clinical row names the clinician who made it: making it is caring.
-OWNER_FIELD = {
-    EntityKind.APPOINTMENT: "doctor_id",
-    EntityKind.TREATMENT_PLAN: "doctor_id",
-    EntityKind.TREATMENT: "performed_by_id",
-    EntityKind.PRESCRIPTION: "prescriber_id",
-}
 
 
-_CREATES = frozenset({Action.CREATE, Action.SCHEDULE, Action.RECORD_TREATMENT})
-
-
-def audit_action(action: Action) -> AuditAction:
+def audit_action(action: str) -> AuditAction:
     """The audit trail's coarse verb for a policy action (its ``operation`` keeps the detail)."""
     if action == Action.BREAK_GLASS:
         return AuditAction.BREAK_GLASS
-    return AuditAction.CREATE if action in _CREATES else AuditAction.UPDATE
+    return AuditAction.CREATE if action in CREATES else AuditAction.UPDATE
 
 
 def mask(value: str | None) -> str | None:
@@ -66,6 +58,36 @@ def mask(value: str | None) -> str | None:
     if value is None:
         return None
     return "•" * max(len(value) - 4, 0) + value[-4:]
+
+
+def value_at(row: Any, path: str) -> Any:
+    """A row field by declared name (``id``, ``patient_id``, ``recipient.id``)."""
+    for part in path.split("."):
+        if row is None:
+            return None
+        row = row.get(part) if isinstance(row, Mapping) else getattr(row, part, None)
+    return row
+
+
+def stored(path: str) -> str:
+    """The MongoDB name of a declared row field."""
+    return "_id" if path == "id" else path
+
+
+def patient_of(entity: Kind, row: Any) -> ObjectId | None:
+    declaration = REGISTRY.get(entity)
+    if row is None or declaration is None or declaration.patient is None:
+        return None
+    found = value_at(row, declaration.patient)
+    return found if isinstance(found, ObjectId) else None
+
+
+def _patient_kind() -> Kind:
+    """The entity that is a patient (its own patient field is its id)."""
+    for declaration in REGISTRY:
+        if declaration.patient == "id":
+            return declaration.kind
+    raise LookupError("no patient entity is declared")
 
 
 class AccessControl:
@@ -80,9 +102,9 @@ class AccessControl:
         self.loaders = loaders
         self.audit = audit
         self.auth_error = auth_error
-        self._rels: dict[tuple[EntityKind, Any], frozenset[Rel]] = {}
+        self._rels: dict[tuple[Kind, Any], frozenset[Rel]] = {}
         self._grants_loaded = False
-        self._patients_where: dict[str, list[ObjectId]] = {}
+        self._patients_where: dict[tuple[str, ObjectId], list[ObjectId]] = {}
 
     async def _grants(self) -> Principal:
         """The caller, with their break-the-glass grants loaded (once per request or event)."""
@@ -101,138 +123,145 @@ class AccessControl:
 
     # -- relations ---------------------------------------------------------------------------
 
-    def _patient_rels(self, patient: Patient | None) -> set[Rel]:
-        p = self.principal
-        rels = {Rel.ANY}
-        if patient is None:
-            return rels
-        if p.patient_id is not None and patient.id == p.patient_id:
-            rels.add(Rel.SELF)
-        if (p.staff_id is not None and p.staff_id in patient.care_team) or patient.id in p.glass:
-            rels.add(Rel.CARE)
-        if p.department_id is not None and p.department_id in patient.care_departments:
-            rels.add(Rel.DEPARTMENT)
-        return rels
-
-    def _needs_relations(self, entity: EntityKind) -> bool:
-        """Whether any grant the caller holds on ``entity`` depends on how they relate to it."""
-        for rules in READ.get(entity, {}).values():
-            for role in self.principal.roles:
+    def _needs_relations(self, declaration: Declaration) -> bool:
+        """Whether any grant the caller holds depends on how they relate to the row."""
+        roles = self.principal.roles
+        for rules in (*declaration.read.values(), *declaration.write.values()):
+            for role in roles:
                 g = rules.get(role)
                 if g is not None and Rel.ANY not in g.relations:
                     return True
-        for actions in WRITE.get(entity, {}).values():
-            for role in self.principal.roles:
-                g = actions.get(role)
-                if g is not None and Rel.ANY not in g.relations:
-                    return True
-        return entity == EntityKind.PATIENT
+        return False
 
-    def forget(self, entity: EntityKind, id: ObjectId) -> None:
+    def forget(self, entity: Kind, id: ObjectId) -> None:
         """Drop a cached relation (a grant was just opened on it)."""
         self._rels.pop((entity, id), None)
 
-    async def relations(self, entity: EntityKind, row: Any) -> frozenset[Rel]:
+    async def relations(self, entity: Kind, row: Any) -> frozenset[Rel]:
         await self._grants()
         key = (entity, getattr(row, "id", None) or id(row))
         cached = self._rels.get(key)
         if cached is None:
-            cached = frozenset(await self._relations(entity, row))
+            cached = frozenset(await self._relations(REGISTRY[entity], row))
             self._rels[key] = cached
         return cached
 
-    async def _relations(self, entity: EntityKind, row: Any) -> set[Rel]:
+    async def _relations(self, d: Declaration, row: Any) -> set[Rel]:
         p = self.principal
-        if entity == EntityKind.PATIENT:
-            return self._patient_rels(row)
-        if not self._needs_relations(entity):
-            return {Rel.ANY}
-        if entity in PATIENT_DATA:
-            if p.patient_id is not None:  # a patient relates to nothing but their own rows
-                return {Rel.ANY, Rel.SELF} if row.patient_id == p.patient_id else {Rel.ANY}
-            rels = self._patient_rels(await self.loaders.patient_by_id.load(row.patient_id))
-            rels.discard(Rel.DEPARTMENT)
-            owner = OWNER_FIELD.get(entity)
-            if owner and p.staff_id is not None and getattr(row, owner) == p.staff_id:
-                rels.add(Rel.CARE)
-            if entity == EntityKind.APPOINTMENT:
-                if p.department_id is not None and row.department_id == p.department_id:
-                    rels.add(Rel.DEPARTMENT)
-            elif p.department_id is not None:
-                patient = await self.loaders.patient_by_id.load(row.patient_id)
-                if patient is not None and p.department_id in patient.care_departments:
-                    rels.add(Rel.DEPARTMENT)
-            return rels
         rels = {Rel.ANY}
-        if getattr(row, "id", None) is not None and row.id in (p.staff_id,):
-            rels.add(Rel.SELF)
-        department = (
-            row.id if entity == EntityKind.DEPARTMENT else getattr(row, "department_id", None)
-        )
-        if p.department_id is not None and department == p.department_id:
+        if row is None:
+            return rels
+        for path, attribute in d.own:
+            mine = getattr(p, attribute, None)
+            if mine is not None and value_at(row, path) == mine:
+                rels.add(Rel.SELF)
+        if d.patient is not None:
+            patient_id = value_at(row, d.patient)
+            if p.patient_id is not None:  # a patient relates to nothing but their own rows
+                if patient_id == p.patient_id:
+                    rels.add(Rel.SELF)
+                return rels
+            if not self._needs_relations(d):
+                return rels
+            facts = care.of(
+                row
+                if d.patient == "id"
+                else await self.loaders.patient_by_id.load(patient_id)
+                if isinstance(patient_id, ObjectId)
+                else None
+            )
+            now = utcnow()
+            if patient_id in p.glass or facts.treated_by(p.staff_id, now):
+                rels.add(Rel.CARE)
+            if p.staff_id is not None and any(value_at(row, f) == p.staff_id for f in d.clinicians):
+                rels.add(Rel.CARE)
+            if d.department is not None:
+                if p.department_id is not None and value_at(row, d.department) == p.department_id:
+                    rels.add(Rel.DEPARTMENT)
+            elif facts.seen_in(p.department_id, now):
+                rels.add(Rel.DEPARTMENT)
+            return rels
+        department = value_at(row, d.department) if d.department is not None else None
+        if department is not None and department == p.department_id:
             rels.add(Rel.DEPARTMENT)
         return rels
 
     # -- reading -----------------------------------------------------------------------------
 
-    async def field_access(self, entity: EntityKind, group: str, row: Any) -> Access:
-        rules = READ.get(entity, {}).get(group)
+    async def field_access(self, entity: Kind, group: str, row: Any) -> Access:
+        rules = REGISTRY[entity].read.get(group)
         if rules is None:
             return Access.FULL if group != ROW else Access.NONE
         return best(rules, self.principal.roles, await self.relations(entity, row))
 
-    async def can_see(self, entity: EntityKind, row: Any) -> bool:
+    async def can_see(self, entity: Kind, row: Any) -> bool:
         return await self.field_access(entity, ROW, row) != Access.NONE
 
-    async def field(self, entity: EntityKind, group: str, row: Any) -> Access:
+    async def field(self, entity: Kind, group: str, row: Any) -> Access:
         """Access to a guarded field; ``FORBIDDEN`` (a null at its path) when there is none."""
         access = await self.field_access(entity, group, row)
         if access == Access.NONE:
-            names = ", ".join(FIELDS.get(entity, {}).get(group, (group,)))
-            raise Forbidden(f"Not allowed to read {entity.value}.{names}", field=group)
+            names = ", ".join(REGISTRY[entity].fields.get(group, (group,)))
+            raise Forbidden(f"Not allowed to read {entity}.{names}", field=group)
         return access
 
-    async def one(self, entity: EntityKind, row: Any, requested: Iterable[str] = ()) -> Any:
+    def may_read_kind(self, entity: Kind) -> bool:
+        """Whether any role of the caller may read some rows of ``entity`` (before any query)."""
+        return bool(relations_for(REGISTRY[entity].read[ROW], self.principal.roles))
+
+    def require_kind(self, entity: Kind) -> None:
+        """Refuse before any database work a caller no role of whom may read ``entity``."""
+        if not self.may_read_kind(entity):
+            if REGISTRY[entity].patient_data:
+                self.audit.denied(entity, None, None, AuditAction.READ, "no role grants it")
+            raise Forbidden(f"Not allowed to read {entity} records")
+
+    async def one(self, entity: Kind, row: Any, requested: Iterable[str] = ()) -> Any:
         """A row reached by id or relation: returned if visible, else ``FORBIDDEN``."""
         if row is None:
             return None
         if not await self.can_see(entity, row):
-            if entity in PATIENT_DATA:
-                self.audit.denied(
-                    entity.value,
-                    row.id,
-                    _patient_of(entity, row),
-                    AuditAction.READ,
-                    "no relationship",
-                )
-            raise Forbidden(f"Not allowed to read this {entity.value}")
+            self.audit_denied(entity, row)
+            raise Forbidden(f"Not allowed to read this {entity}")
         await self._audit_reads(entity, [row], requested)
         return row
 
-    async def page(
-        self, entity: EntityKind, page: Page[Any], requested: Iterable[str]
-    ) -> Page[Any]:
+    def audit_denied(self, entity: Kind, row: Any) -> None:
+        """Record a row withheld from the caller (patient data only)."""
+        if REGISTRY[entity].patient_data:
+            patient = patient_of(entity, row)
+            self.audit.denied(entity, row.id, patient, AuditAction.READ, "no relationship")
+
+    async def visible(self, entity: Kind, rows: Sequence[Any]) -> list[bool]:
+        """Row visibility of many rows at once (their care facts load in one batch)."""
+        return list(await asyncio.gather(*(self.can_see(entity, row) for row in rows)))
+
+    async def page(self, entity: Kind, page: Page[Any], requested: Iterable[str]) -> Page[Any]:
         """A page already filtered by ``scope``: recorded in the audit trail."""
         await self._audit_reads(entity, page.items, requested)
         return page
 
+    async def audit_rows(self, entity: Kind, rows: Sequence[Any], requested: Iterable[str]) -> None:
+        await self._audit_reads(entity, rows, requested)
+
     async def _audit_reads(
-        self, entity: EntityKind, rows: Sequence[Any], requested: Iterable[str]
+        self, entity: Kind, rows: Sequence[Any], requested: Iterable[str]
     ) -> None:
-        if entity not in PATIENT_DATA or not rows:
+        declaration = REGISTRY[entity]
+        if not declaration.patient_data or not rows:
             return
-        # Relations of every row at once, so their patient lookups batch into one query.
+        # Relations of every row at once, so their care facts batch into one query.
         await asyncio.gather(*(self.relations(entity, row) for row in rows))
         wanted = sorted(set(requested))
         for row in rows:
             withheld = []
             for name in wanted:
-                group = group_of(entity, name)
+                group = declaration.group_of(name) or ROW
                 if group != ROW and await self.field_access(entity, group, row) == Access.NONE:
                     withheld.append(name)
-            patient_id = _patient_of(entity, row)
+            patient_id = patient_of(entity, row)
             self.audit.read(
-                entity.value,
+                entity,
                 row.id,
                 patient_id,
                 [n for n in wanted if n not in withheld],
@@ -242,74 +271,87 @@ class AccessControl:
 
     # -- list filters ------------------------------------------------------------------------
 
-    async def scope(self, entity: EntityKind) -> Query:
+    async def scope(self, entity: Kind) -> Query:
         """The database filter for rows of ``entity`` this caller may list."""
         await self._grants()
-        rels = relations_for(READ.get(entity, {}).get(ROW, {}), self.principal.roles)
+        declaration = REGISTRY[entity]
+        rels = relations_for(declaration.read[ROW], self.principal.roles)
         if not rels:
-            raise Forbidden(f"Not allowed to list {entity.value} records")
+            if declaration.patient_data:
+                self.audit.denied(entity, None, None, AuditAction.READ, "no role grants it")
+            raise Forbidden(f"Not allowed to list {entity} records")
         if Rel.ANY in rels:
             return {}
-        branches = [b for rel in sorted(rels) for b in await self._branches(entity, rel)]
+        branches = [b for rel in sorted(rels) for b in await self._branches(declaration, rel)]
         if not branches:
             return NOTHING
         return branches[0] if len(branches) == 1 else {"$or": branches}
 
-    async def _branches(self, entity: EntityKind, rel: Rel) -> list[Query]:
+    async def _branches(self, d: Declaration, rel: Rel) -> list[Query]:
         p = self.principal
-        glass = list(p.glass)
-        if entity == EntityKind.PATIENT:
-            if rel == Rel.SELF and p.patient_id is not None:
-                return [{"_id": p.patient_id}]
-            if rel == Rel.CARE:
-                mine = [{"care_team": p.staff_id}] if p.staff_id is not None else []
-                return mine + ([{"_id": {"$in": glass}}] if glass else [])
-            if rel == Rel.DEPARTMENT and p.department_id is not None:
-                return [{"care_departments": p.department_id}]
-            return []
-        if entity not in PATIENT_DATA:
-            return []
+        out: list[Query] = []
+        patient = stored(d.patient) if d.patient is not None else None
         if rel == Rel.SELF:
-            return [{"patient_id": p.patient_id}] if p.patient_id is not None else []
-        owner = OWNER_FIELD.get(entity)
+            for path, attribute in d.own:
+                mine = getattr(p, attribute, None)
+                if mine is not None:
+                    out.append({stored(path): mine})
+            if patient is not None and p.patient_id is not None:
+                out.append({patient: p.patient_id})
+            return out
+        if patient is None or p.patient_id is not None:
+            if rel == Rel.DEPARTMENT and d.department is not None and p.department_id:
+                return [{stored(d.department): p.department_id}]
+            return []
         if rel == Rel.CARE:
-            out: list[Query] = []
-            if owner and p.staff_id is not None:
-                out.append({owner: p.staff_id})
-            cared = await self._patients({"care_team": p.staff_id}) if p.staff_id else []
-            if cared or glass:
-                out.append({"patient_id": {"$in": sorted(set(cared) | set(glass))}})
+            if d.patient == "id":  # the patient entity itself: its own derived relations
+                if p.staff_id is not None:
+                    out.append(care.where(clinician=p.staff_id))
+                return out + ([{"_id": {"$in": sorted(p.glass)}}] if p.glass else [])
+            if p.staff_id is not None:
+                out += [{stored(f): p.staff_id} for f in d.clinicians]
+            treated = await self._patients("clinician", p.staff_id) if p.staff_id else []
+            ids = sorted(set(treated) | set(p.glass))
+            if ids:
+                out.append({patient: {"$in": ids}})
             return out
         if rel == Rel.DEPARTMENT and p.department_id is not None:
-            if entity == EntityKind.APPOINTMENT:
-                return [{"department_id": p.department_id}]
-            seen = await self._patients({"care_departments": p.department_id})
-            return [{"patient_id": {"$in": seen}}] if seen else []
+            if d.department is not None:
+                return [{stored(d.department): p.department_id}]
+            if d.patient == "id":
+                return [care.where(department=p.department_id)]
+            seen = await self._patients("department", p.department_id)
+            return [{patient: {"$in": seen}}] if seen else []
         return []
 
-    async def _patients(self, query: Query) -> list[ObjectId]:
-        """Patient ids matching ``query``, once per request (one indexed query)."""
-        key = repr(sorted(query.items()))
-        if key not in self._patients_where:
-            ids = await Patient.get_motor_collection().distinct("_id", query)
-            self._patients_where[key] = sorted(ids)
-        return self._patients_where[key]
+    async def _patients(self, by: str, key: ObjectId) -> list[ObjectId]:
+        """Patients a clinician treats or a department sees now: one indexed query, once per
+        request."""
+        memo = (by, key)
+        if memo not in self._patients_where:
+            query = care.where(clinician=key) if by == "clinician" else care.where(department=key)
+            ids = await db.collection(Patient).distinct("_id", query)
+            self._patients_where[memo] = sorted(ids)
+        return self._patients_where[memo]
 
     # -- writing -----------------------------------------------------------------------------
 
-    def require_role(self, entity: EntityKind, action: Action) -> None:
+    def _write_rules(self, entity: Kind, action: str) -> Rules:
+        return REGISTRY[entity].write.get(action, {})
+
+    def require_role(self, entity: Kind, action: str) -> None:
         """Refuse before any lookup when no role of the caller could ever do ``action``, so
         answers to callers without the right cannot tell existing records from unknown ids."""
-        if not relations_for(WRITE.get(entity, {}).get(action, {}), self.principal.roles):
-            self.audit.denied(entity.value, None, None, audit_action(action), "no role grants it")
-            raise Forbidden(f"Not allowed to {action.value} {entity.value} records")
+        if not relations_for(self._write_rules(entity, action), self.principal.roles):
+            self.audit.denied(entity, None, None, audit_action(action), "no role grants it")
+            raise Forbidden(f"Not allowed to {action} {entity} records")
 
     async def require(
         self,
-        entity: EntityKind,
-        action: Action,
+        entity: Kind,
+        action: str,
         row: Any = None,
-        patient: Patient | None = None,
+        patient: Any = None,
         patient_id: ObjectId | None = None,
     ) -> None:
         """Refuse (``FORBIDDEN``, audited) unless the policy grants ``action`` here.
@@ -319,11 +361,11 @@ class AccessControl:
         """
         self.require_role(entity, action)
         await self._grants()
-        rules = WRITE.get(entity, {}).get(action, {})
+        rules = self._write_rules(entity, action)
         if row is not None:
             rels = await self.relations(entity, row)
         elif patient is not None:
-            rels = frozenset(self._patient_rels(patient))
+            rels = await self.relations(_patient_kind(), patient)
         else:
             rels = frozenset({Rel.ANY})
             p = self.principal
@@ -331,51 +373,38 @@ class AccessControl:
                 rels = rels | {Rel.SELF}
         if best(rules, self.principal.roles, rels) == Access.NONE:
             target = getattr(row, "id", None) or getattr(patient, "id", None)
-            about = patient_id or (patient.id if patient else None) or _patient_of(entity, row)
-            self.audit.denied(entity.value, target, about, audit_action(action), "not permitted")
-            raise Forbidden(f"Not allowed to {action.value} this {entity.value}")
+            about = patient_id or (patient.id if patient else None) or patient_of(entity, row)
+            self.audit.denied(entity, target, about, audit_action(action), "not permitted")
+            raise Forbidden(f"Not allowed to {action} this {entity}")
 
     def wrote(
-        self, entity: EntityKind, row: Any, action: Action, fields: Iterable[str] = ()
+        self,
+        entity: Kind,
+        row: Any,
+        action: str,
+        fields: Iterable[str] = (),
+        note: str | None = None,
     ) -> None:
         """Record a successful write in the audit trail."""
-        patient_id = _patient_of(entity, row)
+        patient_id = patient_of(entity, row)
         self.audit.write(
-            entity.value,
+            entity,
             row.id,
             patient_id,
             audit_action(action),
             sorted(fields),
             self.principal.glass.get(patient_id) if patient_id else None,
+            note=note,
         )
 
-    def require_patient_writer(self) -> None:
-        """Refuse before any lookup callers that may change no patient field at all."""
-        if not any(
-            relations_for(rules, self.principal.roles) for _, rules in WRITE_FIELDS.values()
-        ):
-            self.audit.denied(EntityKind.PATIENT.value, None, None, AuditAction.UPDATE, "no role")
-            raise Forbidden("Not allowed to change patient records")
-
-    async def require_patient_update(self, patient: Patient, changes: Mapping[str, Any]) -> None:
+    async def require_update(self, entity: Kind, row: Any, changes: Mapping[str, Any]) -> None:
+        """Each group of input fields being changed needs its own grant (``updates``)."""
         await self._grants()
-        rels = frozenset(self._patient_rels(patient))
-        for group, (names, rules) in WRITE_FIELDS.items():
+        rels = await self.relations(entity, row)
+        for group, (names, rules) in REGISTRY[entity].updates.items():
             touched = set(changes) & set(names)
             if touched and best(rules, self.principal.roles, rels) == Access.NONE:
                 self.audit.denied(
-                    EntityKind.PATIENT.value,
-                    patient.id,
-                    patient.id,
-                    AuditAction.UPDATE,
-                    f"{group} fields",
+                    entity, row.id, patient_of(entity, row), AuditAction.UPDATE, f"{group} fields"
                 )
-                raise Forbidden(f"Not allowed to change {group} fields of this patient")
-
-
-def _patient_of(entity: EntityKind, row: Any) -> ObjectId | None:
-    if row is None:
-        return None
-    if entity == EntityKind.PATIENT:
-        return row.id
-    return getattr(row, "patient_id", None)
+                raise Forbidden(f"Not allowed to change {group} fields of this {entity}")

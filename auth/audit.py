@@ -162,10 +162,12 @@ class AuditTrail:
         action: AuditAction,
         fields: Iterable[str],
         break_glass_reason: str | None = None,
+        note: str | None = None,
     ) -> None:
         """Record a change (create, update, delete) or the opening of a record by break-glass.
 
         Every write is its own event, even to the same record: each one changed the data.
+        ``note`` says why when it is not break-glass (an admin writing in a clinician's name).
         """
         if action is AuditAction.READ:
             raise ValueError("record reads with AuditTrail.read")
@@ -178,7 +180,7 @@ class AuditTrail:
                 entity_id,
                 patient_id,
                 fields,
-                reason=break_glass_reason,
+                reason=break_glass_reason if break_glass_reason is not None else note,
                 break_glass=glass,
             )
         )

@@ -1,11 +1,12 @@
-"""Renders the policy table as the Markdown matrix in ``docs/access-policy.md``.
+"""Renders the declared policy as the Markdown matrix in ``docs/access-policy.md``.
 
-The document is generated, never edited: a test fails when it differs from the table.
+The document is generated from the entity declarations, never edited: a test fails when it
+differs from them.
 """
 
 from __future__ import annotations
 
-from auth.policy import FIELDS, READ, ROW, WRITE, WRITE_FIELDS, Access, EntityKind, Rel, Rules
+from auth.policy import REGISTRY, ROW, Access, Rel, Rules
 from auth.roles import Role
 
 ROLES = list(Role)
@@ -29,28 +30,32 @@ def render() -> str:
     out = [
         "# Access policy",
         "",
-        "Generated from `auth/policy.py` by `make docs`; do not edit by hand.",
+        "Generated from the entity declarations (`declare(...)` beside each model) by",
+        "`make docs`; do not edit by hand.",
         "",
         "A cell names the relations under which a role is granted the row, field group or",
         "action: `any` (every record), `department` (the record belongs to the caller's",
         "department, or the patient was seen there), `care` (the caller treats the patient, or",
         "holds a live break-the-glass grant), `self` (the caller's own record). `—`: never.",
-        "Fields not listed in a group follow the row. A forbidden field reads as `null` with a",
+        "Care and department relations to a patient come from clinical facts with a lifetime",
+        "(an upcoming or current appointment, one completed within",
+        "`SHMS_CARE_RELATIONSHIP_DAYS`, an active treatment plan they oversee) and end with them.",
+        "Every field belongs to one classified group; a forbidden field reads as `null` with a",
         "`FORBIDDEN` error at its path; masked fields show only their last four characters, and",
         "masked analytics are de-identified (groups of fewer than `SHMS_SUPPRESSION_THRESHOLD`",
         "distinct patients withheld).",
         "",
     ]
-    for entity in EntityKind:
-        out += [f"## {entity.value}", "", head, rule]
-        for group, rules in READ.get(entity, {}).items():
-            fields = ", ".join(FIELDS.get(entity, {}).get(group, ()))
-            label = "read row" if group == ROW else f"read {group}"
-            out.append(_row(f"{label} ({fields})" if fields and group != ROW else label, rules))
-        for action, rules in WRITE.get(entity, {}).items():
+    for d in REGISTRY:
+        out += [f"## {d.kind}", "", head, rule]
+        for g in d.groups:
+            fields = ", ".join(g.fields)
+            label = "read row" if g.name == ROW else f"read {g.name}"
+            label = f"{label} [{g.classification}]"
+            out.append(_row(f"{label} ({fields})" if fields and g.name != ROW else label, g.read))
+        for action, rules in d.actions.items():
             out.append(_row(f"**{action}**", rules))
-        if entity == EntityKind.PATIENT:
-            for group, (names, rules) in WRITE_FIELDS.items():
-                out.append(_row(f"**update {group}** ({', '.join(names)})", rules))
+        for group, (names, rules) in d.updates.items():
+            out.append(_row(f"**update {group}** ({', '.join(names)})", rules))
         out.append("")
     return "\n".join(out)

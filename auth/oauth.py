@@ -2,9 +2,10 @@
 
 ``POST /oauth/token`` grants ``password``, ``client_credentials`` and ``refresh_token``;
 ``GET /.well-known/jwks.json`` publishes the public signing key and
-``GET /.well-known/openid-configuration`` points clients at both. Failed password sign-ins are
-counted in Redis per username and per client address; past the limit sign-in is refused, and
-when Redis cannot answer sign-in is refused too (security state fails closed).
+``GET /.well-known/openid-configuration`` points clients at both. Password sign-in is throttled
+in Redis (``LoginThrottle``): per account and address, per address, and per account with a
+short, growing wait instead of a lock-out; when Redis cannot answer sign-in is refused (security
+state fails closed). A deactivated account or staff record cannot sign in or refresh.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ import base64
 import binascii
 import hashlib
 import logging
+import math
+import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote_plus
 
 from redis.exceptions import RedisError
@@ -23,6 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from auth.tokens import TokenService
+from config import Settings
 from errors import Unauthenticated
 from services import accounts
 from services.accounts import Grant
@@ -61,63 +67,179 @@ def _unavailable() -> OAuthError:
     )
 
 
-class LoginThrottle:
-    """Counts password sign-in attempts per username and per client address in Redis.
+REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+clock: Callable[[], float] = time.time
+"""Where the sign-in throttle reads the time (wall clock: processes share its Redis state);
+tests replace it to move time without sleeping."""
 
-    Every attempt takes a slot up front (INCR, and EXPIRE NX so the window starts at the first
-    failure); a success gives its slots back. Taking the slot before checking the password
-    means concurrent guesses cannot slip past the limit between a check and a count.
+
+class ThrottleKeys(NamedTuple):
+    """The Redis keys one password attempt touches; see ``LoginThrottle``."""
+
+    pair: str  # failures of this account from this address (sorted set: attempt -> time)
+    address: str  # failures from this address, any account
+    account: str  # failures of this account, any address
+    gate: str  # until when the account's next attempt must wait (one member, scored)
+    known: str  # set when this account signed in from this address
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One password attempt holding its slots; ``gated``: it took the account's gate."""
+
+    id: str
+    keys: ThrottleKeys
+    gated: bool
+
+
+class LoginThrottle:
+    """Limits password sign-in attempts, in Redis, so guessing is slow and lock-out is local.
+
+    - Per (account, address): ``SHMS_LOGIN_MAX_FAILURES`` failures within the sliding window
+      ``SHMS_LOGIN_WINDOW_SECONDS``; then that address is refused for that account.
+    - Per address: ``SHMS_LOGIN_ADDRESS_MAX_FAILURES`` failures across accounts (spraying).
+    - Per account, from any address: after ``SHMS_LOGIN_BACKOFF_AFTER`` failures each attempt
+      takes the account's gate, which makes the next one wait ``base * 2**(failures - after)``
+      seconds, at most ``SHMS_LOGIN_BACKOFF_MAX_SECONDS``. Guessing one account from many
+      addresses is thus slowed to one guess per that delay, and its owner waits at most that
+      long; an address the account signed in from within ``SHMS_LOGIN_KNOWN_ADDRESS_SECONDS``
+      skips the gate (a stranger cannot keep the owner out by re-arming it).
+
+    Every attempt records itself in the three windows before the password is checked, in one
+    MULTI, so concurrent guesses are counted before any is decided; the gate is a sorted set
+    whose one member is added with NX after expired holds are trimmed, in one MULTI, so only
+    one attempt per delay gets it. A refused attempt takes its records back (it guessed
+    nothing), a failed one leaves them as its failures, and a success clears the account's
+    and the pair's failures and gives back its address slot. Times are ``clock()`` scores, so
+    tests move time by passing a clock; Redis expiry only collects keys left idle.
     """
 
-    def __init__(self, redis: Any, max_failures: int, window: int) -> None:
+    GATE = "held"
+
+    def __init__(
+        self, redis: Any, settings: Settings, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.redis = redis
-        self.max_failures = max_failures
-        self.window = window
+        self.pair_limit = settings.shms_login_max_failures
+        self.address_limit = settings.shms_login_address_max_failures
+        self.window = settings.shms_login_window_seconds
+        self.backoff_after = settings.shms_login_backoff_after
+        self.base = settings.shms_login_backoff_base_seconds
+        self.cap = settings.shms_login_backoff_max_seconds
+        self.known_for = settings.shms_login_known_address_seconds
+        self.namespace = settings.shms_cache_namespace or (
+            f"{settings.shms_cache_prefix}:{settings.mongodb_db}"
+        )
+        self.clock = clock
 
-    @staticmethod
-    def keys(username: str, address: str) -> tuple[str, str]:
+    def keys(self, username: str, address: str) -> ThrottleKeys:
+        """Usernames are hashed: Redis never holds who tried to sign in."""
         user = hashlib.sha256(username.strip().lower().encode("utf-8")).hexdigest()[:32]
-        return f"shms:login:fail:user:{user}", f"shms:login:fail:addr:{address}"
+        base = f"{self.namespace}:login"
+        return ThrottleKeys(
+            pair=f"{base}:pair:{user}:{address}",
+            address=f"{base}:addr:{address}",
+            account=f"{base}:user:{user}",
+            gate=f"{base}:gate:{user}",
+            known=f"{base}:known:{user}:{address}",
+        )
 
-    async def acquire(self, username: str, address: str) -> None:
-        """Take an attempt slot; ``OAuthError`` (429, or 503 if Redis fails) when none is left."""
-        user_key, addr_key = self.keys(username, address)
+    def delay(self, failures: int) -> float:
+        """The wait after the ``failures``-th failure of an account (0 below the threshold)."""
+        if failures < self.backoff_after:
+            return 0.0
+        return float(min(self.cap, self.base * 2 ** min(failures - self.backoff_after, 32)))
+
+    async def acquire(self, username: str, address: str) -> Attempt:
+        """Record an attempt; ``OAuthError`` 429 (with ``Retry-After``) when a limit or the
+        account's wait refuses it, 503 when Redis cannot answer (security state fails closed)."""
+        keys = self.keys(username, address)
+        attempt = secrets.token_hex(8)
+        now = self.clock()
+        counted = (keys.pair, keys.address, keys.account)
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                for key in (user_key, addr_key):
-                    pipe.incr(key)
-                    pipe.expire(key, self.window, nx=True)
-                    pipe.ttl(key)
-                user_count, _, user_ttl, addr_count, _, addr_ttl = await pipe.execute()
-        except (RedisError, OSError, TimeoutError):
+                for key in counted:
+                    pipe.zremrangebyscore(key, "-inf", now - self.window)
+                    pipe.zadd(key, {attempt: now})
+                    pipe.zcard(key)
+                    pipe.zrange(key, 0, 0, withscores=True)
+                    pipe.expire(key, self.window)
+                pipe.exists(keys.known)
+                replies = await pipe.execute()
+        except REDIS_ERRORS:
             log.exception("the sign-in throttle cannot reach Redis; refusing sign-in")
             raise _unavailable() from None
-        over = [
-            ttl for count, ttl in ((user_count, user_ttl), (addr_count, addr_ttl))
-            if count > self.max_failures
-        ]  # fmt: skip
-        if over:
-            retry_after = max(max(over), 1)
-            raise OAuthError(
-                "temporarily_unavailable",
-                "Too many failed sign-in attempts; try again later.",
-                429,
-                {"Retry-After": str(retry_after)},
+        (pair, pair_oldest), (addr, addr_oldest), (failures, _) = (
+            (replies[i + 2], replies[i + 3]) for i in range(0, 15, 5)
+        )
+        waits = [
+            oldest[0][1] + self.window - now
+            for count, oldest, limit in (
+                (pair, pair_oldest, self.pair_limit),
+                (addr, addr_oldest, self.address_limit),
             )
+            if count > limit
+        ]
+        if waits:
+            await self._give_back(keys, attempt)
+            raise _too_many(max(waits))
+        gated = failures >= self.backoff_after and not replies[15]
+        if gated:
+            until = await self._take_gate(keys.gate, now, self.delay(failures))
+            if until is not None:
+                await self._give_back(keys, attempt)
+                raise _too_many(until - now)
+        return Attempt(attempt, keys, gated)
 
-    async def release(self, username: str, address: str) -> None:
-        """A successful sign-in clears the username's failures and returns the address's slot."""
-        user_key, addr_key = self.keys(username, address)
+    async def _take_gate(self, gate: str, now: float, delay: float) -> float | None:
+        """Hold the account's gate for ``delay``; ``None`` if taken, else until when it is
+        held by another attempt."""
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.delete(user_key)
-                pipe.decr(addr_key)
-                _, remaining = await pipe.execute()
-            if remaining <= 0:
-                await self.redis.delete(addr_key)  # never leave a count without its expiry
-        except (RedisError, OSError, TimeoutError):
-            # Failing here only leaves counts too high (stricter), never too low.
+                pipe.zremrangebyscore(gate, "-inf", now)
+                pipe.zadd(gate, {self.GATE: now + delay}, nx=True)
+                pipe.zscore(gate, self.GATE)
+                pipe.expire(gate, self.window)
+                _, added, until, _ = await pipe.execute()
+        except REDIS_ERRORS:
+            log.exception("the sign-in throttle cannot reach Redis; refusing sign-in")
+            raise _unavailable() from None
+        return None if added else float(until)
+
+    async def _give_back(self, keys: ThrottleKeys, attempt: str) -> None:
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for key in (keys.pair, keys.address, keys.account):
+                    pipe.zrem(key, attempt)
+                await pipe.execute()
+        except REDIS_ERRORS:  # the refused attempt then counts as a failure: stricter only
+            log.warning("could not give back a sign-in throttle slot", exc_info=True)
+
+    async def succeeded(self, attempt: Attempt) -> None:
+        """A correct password: clear the account's and the pair's failures, return the
+        address's slot, open the gate this attempt held, remember the address."""
+        keys = attempt.keys
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(keys.pair, keys.account)
+                pipe.zrem(keys.address, attempt.id)
+                if attempt.gated:
+                    pipe.zrem(keys.gate, self.GATE)
+                if self.known_for:
+                    pipe.set(keys.known, 1, ex=self.known_for)
+                await pipe.execute()
+        except REDIS_ERRORS:  # counts stay too high (stricter), never too low
             log.warning("could not release a sign-in throttle slot", exc_info=True)
+
+
+def _too_many(wait: float) -> OAuthError:
+    return OAuthError(
+        "temporarily_unavailable",
+        "Too many failed sign-in attempts; try again later.",
+        429,
+        {"Retry-After": str(max(1, math.ceil(wait)))},
+    )
 
 
 def _client_address(request: Request) -> str:
@@ -204,20 +326,15 @@ def _invalid_grant(error: Unauthenticated) -> OAuthError:
 async def _password(request: Request, form: Mapping[str, str], tokens: TokenService) -> Grant:
     username, password = _require(form, "username", "password")
     settings = tokens.settings
-    throttle = LoginThrottle(
-        request.app.state.redis,
-        settings.shms_login_max_failures,
-        settings.shms_login_window_seconds,
-    )
-    address = _client_address(request)
-    await throttle.acquire(username, address)
+    throttle = LoginThrottle(request.app.state.redis, settings, clock=clock)
+    attempt = await throttle.acquire(username, _client_address(request))
     try:
         grant = await accounts.sign_in_with_password(
             username, password, refresh_ttl=settings.shms_refresh_token_ttl_seconds
         )
     except Unauthenticated as exc:
-        raise _invalid_grant(exc) from None
-    await throttle.release(username, address)
+        raise _invalid_grant(exc) from None  # the attempt's records stay: its failures
+    await throttle.succeeded(attempt)
     return grant
 
 

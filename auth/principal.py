@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from bson import ObjectId
 
 from auth.roles import Role
+
+
+@dataclass
+class Standing:
+    """When the caller's account and staff record were last found active (``time.monotonic``);
+    a subscription's caller is looked up again once this is old (see ``auth.status``)."""
+
+    checked_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,7 @@ class Principal:
     token_id: str | None = None
     expires_at: int | None = None
     glass: dict[ObjectId, str] = field(default_factory=dict)  # patient id -> emergency reason
+    standing: Standing = field(default_factory=Standing, compare=False, repr=False)
 
     def has(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))

@@ -1,7 +1,7 @@
 """Redis cache-aside for the hot documents, kept consistent with every write and failing open.
 
 What is cached: the raw stored document (BSON-faithful JSON) of the collections in
-``CACHED_COLLECTIONS``, keyed by id; never a per-viewer answer, so it cannot leak across viewers
+``cached_collections()`` (the declarations with ``cached=True``), keyed by id; never a per-viewer answer, so it cannot leak across viewers
 (access is decided after loading). Other collections, and the per-parent lists, are read from
 MongoDB every time: a list changes with any of its children and with their reference fields (a
 device moving department leaves one list and joins another), so caching lists would need every
@@ -42,6 +42,8 @@ from bson import ObjectId, json_util
 from bson.binary import UuidRepresentation
 from bson.json_util import JSONMode, JSONOptions
 
+import db
+from auth.policy import REGISTRY
 from cache import keys
 from config import Settings
 from models.base import Entity
@@ -52,18 +54,12 @@ D = TypeVar("D", bound=Entity)
 T = TypeVar("T")
 Raw = dict[str, Any]
 
-CACHED_COLLECTIONS = frozenset(
-    {
-        "patients",
-        "appointments",
-        "treatment_plans",
-        "treatments",
-        "prescriptions",
-        "billing_accounts",
-        "doctors",
-        "equipment",
-    }
-)
+
+
+def cached_collections() -> frozenset[str]:
+    """The collections whose declarations say ``cached=True``."""
+    return frozenset(d.collection for d in REGISTRY if d.cached and d.collection)
+
 VERSION_TTL_SECONDS = 3600
 """Versions outlive any read in flight by far; they are refreshed by every write."""
 MAX_PENDING = 10_000
@@ -87,7 +83,7 @@ per document read from MongoDB alone because Redis failed or the breaker was ope
 
 def cache_stats() -> dict[str, dict[str, int]]:
     """``{collection: {"hit": n, "miss": n, "error": n, "bypass": n}}``, zeros included."""
-    entities = sorted(CACHED_COLLECTIONS | {entity for entity, _ in CACHE_STATS})
+    entities = sorted(cached_collections() | {entity for entity, _ in CACHE_STATS})
     return {e: {kind: CACHE_STATS.get((e, kind), 0) for kind in KINDS} for e in entities}
 
 
@@ -154,9 +150,7 @@ class Breaker:
 async def _read_mongo(model: type[D], ids: Sequence[Any]) -> list[Raw]:
     if not ids:
         return []
-    raws: list[Raw] = (
-        await model.get_motor_collection().find({"_id": {"$in": list(ids)}}).to_list(None)
-    )
+    raws: list[Raw] = await db.collection(model).find({"_id": {"$in": list(ids)}}).to_list(None)
     return raws
 
 
@@ -179,13 +173,13 @@ class DocumentCache:
         *,
         namespace: str | None = None,
         clock: Callable[[], float] = time.monotonic,
-        collections: Collection[str] = CACHED_COLLECTIONS,
+        collections: Collection[str] | None = None,
     ) -> None:
         self.redis = redis
         self.namespace = namespace or keys.namespace(settings)
         self.ttl = settings.shms_cache_ttl_seconds
         self.timeout = settings.shms_cache_timeout_seconds
-        self.collections = frozenset(collections)
+        self.collections = frozenset(cached_collections() if collections is None else collections)
         self.clock = clock
         self.breaker = Breaker(settings.shms_cache_breaker_seconds, lambda: self.clock())
         self.round_trips = 0
@@ -284,7 +278,7 @@ class DocumentCache:
         if not versions:
             return 0
         try:
-            raw = await type(doc).get_motor_collection().find_one({"_id": doc.id})
+            raw = await db.collection(type(doc)).find_one({"_id": doc.id})
         except Exception as exc:  # the write succeeded: the copy is simply left out
             self._warn("reread", "could not refill a cached %s (%s)", entity, type(exc).__name__)
             return versions[0]

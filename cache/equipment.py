@@ -35,6 +35,7 @@ from typing import Any
 from bson import ObjectId
 from redis.exceptions import WatchError
 
+import db
 from config import Settings
 from events.bus import Bus
 from events.types import DomainEvent
@@ -134,7 +135,7 @@ def _ordered(entries: Iterable[StatusEntry]) -> list[StatusEntry]:
 
 async def load(query: Mapping[str, Any]) -> list[StatusEntry]:
     """Status entries straight from MongoDB (one aggregation; no history arrays shipped)."""
-    cursor = MedicalEquipment.get_motor_collection().aggregate(
+    cursor = db.collection(MedicalEquipment).aggregate(
         [{"$match": dict(query)}, {"$project": _PROJECT}]
     )
     return [StatusEntry.from_document(raw) for raw in await cursor.to_list(None)]

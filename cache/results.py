@@ -14,7 +14,7 @@ the old generation, which nobody asks for again. Why random tokens rather than c
 counter key lost to eviction restarts at values old entries were stored under; a token never
 repeats. A reader that finds no generation sets one (``SET NX``) before computing.
 
-Only writes through ``changed`` bump generations, so only ``TRACKED`` collections may be inputs;
+Only writes through ``changed`` bump generations, so only ``tracked()`` collections may be inputs;
 an entry naming any other collection (the audit trail, the notification outbox) is not cached.
 ``ANY`` as an input means "any tracked write drops it" (for documents whose inputs are unknown).
 
@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
+from auth.policy import REGISTRY
 from cache import keys, runtime
 from cache.documents import Breaker
 from config import Settings
@@ -46,30 +47,12 @@ Result = dict[str, Any]
 ANY = "*"
 """An input meaning: any tracked write invalidates the entry."""
 
-TRACKED = frozenset(
-    {
-        "patients",
-        "appointments",
-        "treatment_plans",
-        "treatments",
-        "prescriptions",
-        "billing_accounts",
-        "doctors",
-        "nurses",
-        "admin_staff",
-        "departments",
-        "equipment",
-        "working_hours",
-        "calendar_exceptions",
-        "appointment_types",
-        "maintenance_windows",
-        "access_grants",
-        "accounts",
-        "service_clients",
-        "saved_queries",
-    }
-)
-"""Collections whose every write goes through ``services.changes.changed``."""
+
+def tracked() -> frozenset[str]:
+    """Collections whose every write goes through ``services.changes.changed`` (declared
+    entities that do not say otherwise)."""
+    return frozenset(d.collection for d in REGISTRY if d.published and d.collection)
+
 
 MAX_VALUE_BYTES = 8 * 1024 * 1024
 """Larger answers are returned but not cached: one entry should not crowd out the rest."""
@@ -180,7 +163,7 @@ class ResultCache:
         compute: Callable[[], Awaitable[Result]],
     ) -> tuple[Result, bool]:
         """The cached answer and ``True``, or ``compute()``'s (cached now) and ``False``."""
-        if not inputs or any(name not in TRACKED and name != ANY for name in inputs):
+        if not inputs or any(name not in tracked() and name != ANY for name in inputs):
             _count("uncacheable")
             return await compute(), False
         try:

@@ -31,6 +31,7 @@ from typing import Any
 
 from beanie import Document
 
+import db
 from demo import catalog, ids, people
 from demo.clock import ANCHOR
 from demo.facility import doctor_location
@@ -339,8 +340,6 @@ class _Builder:
                 "allergies": [],
                 "medical_history": [],
                 "search_tokens": name_tokens(first, last),
-                "care_team": sorted({v["doctor_id"] for v in visits}),
-                "care_departments": sorted({v["department_id"] for v in visits}),
             }
             if visits:
                 raw["primary_doctor_id"] = visits[0]["doctor_id"]
@@ -485,7 +484,7 @@ def build(appointments: int = 100_000, *, seed: int = 7) -> dict[str, list[Raw]]
 
 async def _write(model: type[Document], documents: list[Raw]) -> int:
     """Insert in batches with the unique indexes dropped, then rebuild them (see module doc)."""
-    collection = model.get_motor_collection()
+    collection = db.collection(model)
     if not documents:
         return 0
     dropped: list[tuple[str, Raw]] = []

@@ -114,12 +114,6 @@ class Population:
         if (completed or plan) and rng.random() < 0.5:
             batch.prescriptions.extend(self._prescriptions(patient, completed, plan))
         batch.billing_accounts.append(self._account(n, patient, charges))
-        # The care relationships the services record as they book and plan (see services.care).
-        doctors = [v.appointment.doctor_id for v in visits] + ([plan[0].doctor_id] if plan else [])
-        patient.care_team = sorted(set(doctors))
-        patient.care_departments = sorted(
-            {v.unit.id for v in visits} | ({plan[1].id} if plan else set())
-        )
 
     # -- patients -------------------------------------------------------------------------------
 

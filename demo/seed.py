@@ -10,6 +10,7 @@ from typing import TypeVar
 from beanie import Document, PydanticObjectId
 from tqdm import tqdm
 
+import db
 from demo import calendars
 from demo.accounts import seed_accounts
 from demo.facility import Facility, build_facility
@@ -167,7 +168,7 @@ async def seed_demo(patients: int = 200, *, progress: bool = False) -> SeedSumma
 async def is_empty() -> bool:
     """True when no collection the demo fills holds a document: only then is seeding safe."""
     for model in SEEDED_MODELS:
-        if await model.get_motor_collection().find_one({}, projection={"_id": 1}) is not None:
+        if await db.collection(model).find_one({}, projection={"_id": 1}) is not None:
             return False
     return True
 
@@ -175,4 +176,4 @@ async def is_empty() -> bool:
 async def drop_seeded_collections() -> None:
     """Drop every collection the demo fills; re-run Beanie's init afterwards to get indexes back."""
     for model in SEEDED_MODELS:
-        await model.get_motor_collection().drop()
+        await db.collection(model).drop()

@@ -7,10 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from auth.policy import REGISTRY
 from models.base import Entity, utcnow
-
-REF_FIELDS = ("patient_id", "doctor_id", "department_id", "equipment_id", "plan_id")
-"""References copied into every event, so subscribers can filter without loading the row."""
 
 
 @dataclass(frozen=True)
@@ -24,10 +22,11 @@ class DomainEvent:
 
     @classmethod
     def of(cls, doc: Entity, change: str, version: int = 0) -> DomainEvent:
+        # The declaration's reference fields, so subscribers can filter without loading the row.
+        declaration = REGISTRY.for_model(type(doc))
+        names = declaration.refs if declaration is not None else ()
         refs = {
-            name: str(value)
-            for name in REF_FIELDS
-            if (value := getattr(doc, name, None)) is not None
+            name: str(value) for name in names if (value := getattr(doc, name, None)) is not None
         }
         return cls(doc.get_collection_name(), str(doc.id), change, refs, version=version)
 

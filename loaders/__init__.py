@@ -1,31 +1,38 @@
-"""Per-request loaders. Build a fresh set for every request (and every subscription event)."""
+"""Per-request loaders. Build a fresh set for every request (and every subscription event).
+
+Loaders are derived from the declared entities, by name, the first time a request asks:
+``<entity>_by_id`` (documents by id, through the Redis cache when the entity is cached),
+``<entity>_by_<ref>`` (the one document whose ``<ref>_id`` is the key, e.g.
+``billing_account_by_patient``) and ``<collection>_by_<ref>`` (each parent's page of children,
+e.g. ``appointments_by_patient``, in the entity's declared order and within the caller's row
+scope). A new entity gets its loaders by being declared; nothing here lists them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from auth.policy import EntityKind as K
+from auth.policy import REGISTRY, Declaration, Kind
 from cache import runtime
 from cache.documents import DocumentCache
 from loaders.base import ById, ChildPages, Scope
-from models import (
-    AdminStaff,
-    Appointment,
-    BillingAccount,
-    Department,
-    Doctor,
-    MedicalEquipment,
-    Nurse,
-    Patient,
-    Prescription,
-    Treatment,
-    TreatmentPlan,
-)
-from services.pagination import ASC, BY_ID
 
-BY_START = (("start_at", ASC), ("_id", ASC))
-BY_PERFORMED = (("performed_at", ASC), ("_id", ASC))
+
+def _find(name: str) -> tuple[Declaration, str, bool] | None:
+    """(declaration, key field, one-or-many) for a loader name, or None."""
+    target, sep, key = name.rpartition("_by_")
+    if not sep or not key:
+        return None
+    field = "_id" if key == "id" else f"{key}_id"
+    for d in REGISTRY:
+        if d.model is None:
+            continue
+        if target == d.collection and key != "id":
+            return d, field, False
+        if target == d.name:
+            return d, field, True
+    return None
 
 
 class Loaders:
@@ -33,7 +40,7 @@ class Loaders:
 
     def __init__(
         self,
-        scope: Callable[[K], Awaitable[dict[str, Any]]] | None = None,
+        scope: Callable[[Kind], Awaitable[dict[str, Any]]] | None = None,
         cache: DocumentCache | None = None,
     ) -> None:
         """``scope`` gives the caller's row filter per entity; nested lists apply it. ``cache``
@@ -41,47 +48,30 @@ class Loaders:
         if cache is None:
             installed = runtime.current().cache
             cache = installed if isinstance(installed, DocumentCache) else None
+        self._cache = cache
+        self._scope = scope
 
-        def of(kind: K) -> Scope:
-            async def scoped() -> dict[str, Any]:
-                return await scope(kind) if scope is not None else {}
+    def _scoped(self, kind: Kind) -> Scope:
+        async def scoped() -> dict[str, Any]:
+            return await self._scope(kind) if self._scope is not None else {}
 
-            return scoped
+        return scoped
 
-        self.patient_by_id = ById(Patient, cache=cache)
-        self.department_by_id = ById(Department, cache=cache)
-        self.doctor_by_id = ById(Doctor, cache=cache)
-        self.nurse_by_id = ById(Nurse, cache=cache)
-        self.admin_staff_by_id = ById(AdminStaff, cache=cache)
-        self.appointment_by_id = ById(Appointment, cache=cache)
-        self.treatment_plan_by_id = ById(TreatmentPlan, cache=cache)
-        self.treatment_by_id = ById(Treatment, cache=cache)
-        self.prescription_by_id = ById(Prescription, cache=cache)
-        self.equipment_by_id = ById(MedicalEquipment, cache=cache)
-        self.billing_account_by_id = ById(BillingAccount, cache=cache)
-
-        self.appointments_by_patient = ChildPages(
-            Appointment, "patient_id", BY_START, of(K.APPOINTMENT)
-        )
-        self.appointments_by_doctor = ChildPages(
-            Appointment, "doctor_id", BY_START, of(K.APPOINTMENT)
-        )
-        self.appointments_by_equipment = ChildPages(
-            Appointment, "equipment_id", BY_START, of(K.APPOINTMENT)
-        )
-        self.doctors_by_department = ChildPages(Doctor, "department_id", BY_ID, of(K.DOCTOR))
-        self.nurses_by_department = ChildPages(Nurse, "department_id", BY_ID, of(K.NURSE))
-        self.admin_staff_by_department = ChildPages(
-            AdminStaff, "department_id", BY_ID, of(K.ADMIN_STAFF)
-        )
-        self.equipment_by_department = ChildPages(
-            MedicalEquipment, "department_id", BY_ID, of(K.EQUIPMENT)
-        )
-        self.treatment_plans_by_patient = ChildPages(
-            TreatmentPlan, "patient_id", BY_ID, of(K.TREATMENT_PLAN)
-        )
-        self.treatments_by_plan = ChildPages(Treatment, "plan_id", BY_PERFORMED, of(K.TREATMENT))
-        self.prescriptions_by_patient = ChildPages(
-            Prescription, "patient_id", BY_ID, of(K.PRESCRIPTION)
-        )
-        self.billing_account_by_patient = ById(BillingAccount, "patient_id")
+    def __getattr__(self, name: str) -> Any:
+        found = _find(name)
+        if found is None:
+            raise AttributeError(f"no loader {name!r}: no declared entity matches it")
+        declaration, field, single = found
+        model = declaration.model
+        loader: Any
+        if single:
+            loader = ById(model, field, cache=self._cache)  # type: ignore[arg-type]
+        else:
+            loader = ChildPages(
+                model,  # type: ignore[arg-type]
+                field,
+                declaration.order,
+                self._scoped(declaration.kind),
+            )
+        setattr(self, name, loader)  # one instance per request: it batches and memoises
+        return loader

@@ -1,4 +1,14 @@
-"""Beanie documents, one module per domain; relations are plain ObjectId references."""
+"""Beanie documents, one module per domain; relations are plain ObjectId references.
+
+Every module of this package is imported here, so each one's documents are initialised and its
+entity declarations registered (``auth.policy.REGISTRY``) without a list to edit; the names
+re-exported below are a convenience for callers, not a registry.
+"""
+
+import importlib
+import pkgutil
+
+from beanie import Document
 
 from models.accounts import Account, RefreshToken, ServiceClient
 from models.audit import AuditEvent
@@ -16,34 +26,24 @@ from models.saved_queries import SavedQuery, SavedQueryRun
 from models.scheduling import Appointment, Reservation
 from models.staff import AdminStaff, Doctor, Nurse
 
-DOCUMENT_MODELS = (
-    Patient,
-    Department,
-    Doctor,
-    Nurse,
-    AdminStaff,
-    Appointment,
-    Reservation,
-    TreatmentPlan,
-    Treatment,
-    Prescription,
-    MedicalEquipment,
-    BillingAccount,
-    Account,
-    ServiceClient,
-    RefreshToken,
-    AccessGrant,
-    AuditEvent,
-    WorkingHours,
-    CalendarException,
-    AppointmentType,
-    MaintenanceWindow,
-    Notification,
-    IdempotencyKey,
-    PersistedOperation,
-    SavedQuery,
-    SavedQueryRun,
-)
+
+def _documents() -> tuple[type[Document], ...]:
+    """Every collection-backed document defined in this package, in a stable order."""
+    found: dict[str, type[Document]] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, Document)
+                and value.__module__ == module.__name__
+                and getattr(getattr(value, "Settings", None), "name", None)
+            ):
+                found[f"{value.__module__}.{value.__qualname__}"] = value
+    return tuple(found[k] for k in sorted(found))
+
+
+DOCUMENT_MODELS = _documents()
 
 __all__ = [
     "DOCUMENT_MODELS",

@@ -11,7 +11,7 @@ update or delete path Beanie offers raises ``AppendOnlyError`` before reaching t
   ``update_many``, ``upsert``, ``set``, ``inc``, ``current_date``, ``delete``,
   ``delete_one``, ``delete_many``, ``replace_one``, and pipelines with ``$out``/``$merge``.
 
-What code cannot stop: ``get_motor_collection()`` (the raw driver collection, which reads need),
+What code cannot stop: ``db.collection(AuditEvent)`` (the raw driver collection, which reads need),
 a ``BulkWriter`` built by hand, and anyone holding other database credentials. In production
 the application must therefore connect as a user that cannot update or remove audit events:
 
@@ -52,6 +52,8 @@ from beanie import Document
 from beanie.odm.queries.find import FindMany, FindOne
 from pydantic import AfterValidator, Field
 
+from auth.policy import A, R, declare, each, grant, row
+from auth.policy import Classification as Class
 from models.base import Ref, UtcDatetime, utcnow
 
 
@@ -157,3 +159,32 @@ class AuditEvent(Document):
             pymongo.IndexModel([("actor_subject", 1), ("at", -1), ("_id", -1)]),
             pymongo.IndexModel([("at", -1), ("_id", -1)]),
         ]
+
+
+AUDIT_EVENT = declare(
+    "AuditEvent",
+    AuditEvent,
+    row(
+        Class.SECURITY,
+        (
+            "id",
+            "at",
+            "actorSubject",
+            "actorRoles",
+            "action",
+            "outcome",
+            "entity",
+            "fields",
+            "withheld",
+            "reason",
+            "breakGlass",
+            "requestId",
+            "clientAddress",
+            "operation",
+            "entityId",
+            "patientId",
+        ),
+        each((R.ADMIN, R.COMPLIANCE), grant(A)),
+    ),
+    published=False,
+)

@@ -18,13 +18,27 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _require_aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
+EARLIEST = datetime(2, 1, 1)
+LATEST = datetime(9998, 12, 31, 23, 59, 59, 999999)
+"""The UTC instants SHMS accepts: a year short of Python's calendar ends on either side, so
+converting an offset, adding a booking's length or stepping through a report's buckets can
+never leave the calendar (OverflowError, answered INTERNAL)."""
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC, or ``ValueError`` with the reason: no offset, or out of range."""
+    offset = value.utcoffset() if value.tzinfo is not None else None
+    if offset is None:
         raise ValueError("must include a time zone offset")
+    # Compared on the wall clock, shifted by the offset: converting first could overflow.
+    if not EARLIEST + offset <= value.replace(tzinfo=None) <= LATEST + offset:
+        raise ValueError(
+            f"must be between {EARLIEST.date().isoformat()} and {LATEST.date().isoformat()} (UTC)"
+        )
     return value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_require_aware)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]

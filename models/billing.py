@@ -8,6 +8,8 @@ import pymongo
 from beanie import PydanticObjectId
 from pydantic import BaseModel, Field
 
+from auth.policy import A, Action, R, S, declare, grant, group, row
+from auth.policy import Classification as Class
 from models.base import Currency, Entity, Name, Ref, ShortText, UtcDatetime
 
 
@@ -73,3 +75,38 @@ class BillingAccount(Entity):
             pymongo.IndexModel([("charges.created_at", 1)]),
             pymongo.IndexModel([("charges.department_id", 1), ("charges.created_at", 1)]),
         ]
+
+
+_ACCOUNT_HOLDERS = {R.BILLING: grant(A), R.PATIENT: grant(S)}
+
+BILLING_ACCOUNT = declare(
+    "BillingAccount",
+    BillingAccount,
+    row(
+        Class.FINANCIAL,
+        (
+            "id",
+            "currency",
+            "patient",
+            "patientId",
+            "charges",
+            "payments",
+            "totalCharged",
+            "totalPaid",
+            "balance",
+            "createdAt",
+            "updatedAt",
+        ),
+        _ACCOUNT_HOLDERS,
+    ),
+    group("insurance", Class.FINANCIAL, ("insurance",), _ACCOUNT_HOLDERS),
+    actions={
+        Action.CREATE: {R.BILLING: grant(A)},
+        Action.CHARGE: {R.BILLING: grant(A)},
+        Action.PAY: {R.BILLING: grant(A)},
+        Action.UPDATE: _ACCOUNT_HOLDERS,  # insurance details
+    },
+    patient="patient_id",
+    refs=("patient_id",),
+    cached=True,
+)

@@ -16,6 +16,8 @@ from typing import Annotated, Self
 import pymongo
 from pydantic import BaseModel, Field, model_validator
 
+from auth.policy import ADMIN_ONLY, SCHEDULERS, A, Action, R, S, declare, each, grant, row
+from auth.policy import Classification as Class
 from models.base import Entity, Name, Ref, ShortText, UtcDatetime
 
 DAY_MINUTES = 24 * 60
@@ -152,3 +154,63 @@ class MaintenanceWindow(Entity):
     class Settings:
         name = "maintenance_windows"
         indexes = [pymongo.IndexModel([("equipment_id", 1), ("start_at", 1)])]
+
+
+# A doctor keeps their own template and leave (the row of a write is the Doctor, so SELF is
+# them); facility-wide holidays have no doctor row, so only admin may set them.
+CALENDAR = declare(
+    "Calendar",
+    None,
+    row(
+        Class.OPERATIONAL,
+        (
+            "id",
+            "days",
+            "createdAt",
+            "updatedAt",
+            "doctorId",
+            "firstDay",
+            "lastDay",
+            "reason",
+            "start",
+            "end",
+        ),
+        each(SCHEDULERS, grant(A)),
+    ),
+    actions={Action.UPDATE: {R.ADMIN: grant(A), R.DOCTOR: grant(S)}},
+    own=(("id", "staff_id"),),
+    graphql_types=("WorkingHours", "CalendarException"),
+)
+APPOINTMENT_TYPE = declare(
+    "AppointmentType",
+    AppointmentType,
+    row(
+        Class.OPERATIONAL,
+        ("id", "code", "name", "durationMinutes", "equipmentType", "createdAt"),
+        each((*SCHEDULERS, R.PATIENT), grant(A)),
+    ),
+    actions={Action.CREATE: ADMIN_ONLY},
+)
+MAINTENANCE_WINDOW = declare(
+    "MaintenanceWindow",
+    MaintenanceWindow,
+    row(
+        Class.OPERATIONAL,
+        ("id", "startAt", "endAt", "reason", "createdAt", "equipmentId"),
+        each(SCHEDULERS, grant(A)),
+    ),
+    actions={Action.SCHEDULE: ADMIN_ONLY, Action.CANCEL: ADMIN_ONLY},
+    refs=("equipment_id",),
+)
+# Free slots of a doctor, computed on request. Patients book their own visits, so they may look
+# for free slots too.
+AVAILABILITY = declare(
+    "Availability",
+    None,
+    row(
+        Class.OPERATIONAL,
+        ("startAt", "endAt", "equipmentId"),
+        each((*SCHEDULERS, R.PATIENT), grant(A)),
+    ),
+    graphql_types=("Slot",),
+)

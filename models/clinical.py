@@ -7,6 +7,8 @@ from enum import StrEnum
 import pymongo
 from pydantic import BaseModel, Field
 
+from auth.policy import CLINICAL_ROW, A, Action, C, CareSource, D, R, declare, grant, row
+from auth.policy import Classification as Class
 from models.base import Entity, LongText, Ref, ShortText, UtcDatetime
 
 
@@ -127,3 +129,111 @@ class Prescription(Entity):
             pymongo.IndexModel([("prescriber_id", 1), ("_id", 1)]),
             pymongo.IndexModel("status"),
         ]
+
+
+# Clinical records are for the patient's clinicians and the patient alone. A doctor writes them
+# in their own name; an admin may enter one for a named clinician (recorded as such).
+_CLINICAL_AUTHOR = {R.DOCTOR: grant(C), R.ADMIN: grant(A)}
+
+TREATMENT_PLAN = declare(
+    "TreatmentPlan",
+    TreatmentPlan,
+    row(
+        Class.CLINICAL,
+        (
+            "id",
+            "diagnosis",
+            "goals",
+            "notes",
+            "status",
+            "startDate",
+            "endDate",
+            "createdAt",
+            "updatedAt",
+            "patientId",
+            "doctorId",
+            "patient",
+            "doctor",
+            "treatments",
+        ),
+        CLINICAL_ROW,
+    ),
+    actions={
+        Action.CREATE: _CLINICAL_AUTHOR,
+        Action.UPDATE: {R.DOCTOR: grant(C)},
+        Action.RECORD_TREATMENT: {R.DOCTOR: grant(C), R.NURSE: grant(C, D), R.ADMIN: grant(A)},
+    },
+    patient="patient_id",
+    clinicians=("doctor_id",),
+    refs=("patient_id", "doctor_id"),
+    cached=True,
+    # The overseeing doctor treats the patient while the plan is active.
+    care=CareSource(clinician="doctor_id", lifetime={TreatmentPlanStatus.ACTIVE: None}),
+)
+
+TREATMENT = declare(
+    "Treatment",
+    Treatment,
+    row(
+        Class.CLINICAL,
+        (
+            "id",
+            "performedByRole",
+            "performedAt",
+            "procedure",
+            "notes",
+            "outcome",
+            "createdAt",
+            "updatedAt",
+            "planId",
+            "performedById",
+            "equipmentId",
+            "plan",
+            "equipment",
+        ),
+        CLINICAL_ROW,
+    ),
+    patient="patient_id",
+    clinicians=("performed_by_id",),
+    refs=("patient_id", "plan_id", "equipment_id"),
+    cached=True,
+    order=(("performed_at", 1), ("_id", 1)),
+)
+
+PRESCRIPTION = declare(
+    "Prescription",
+    Prescription,
+    row(
+        Class.CLINICAL,
+        (
+            "id",
+            "drug",
+            "dose",
+            "route",
+            "frequency",
+            "durationDays",
+            "refills",
+            "instructions",
+            "status",
+            "statusHistory",
+            "createdAt",
+            "updatedAt",
+            "patientId",
+            "prescriberId",
+            "treatmentPlanId",
+            "patient",
+            "prescriber",
+            "treatmentPlan",
+        ),
+        CLINICAL_ROW,
+    ),
+    actions={
+        Action.CREATE: _CLINICAL_AUTHOR,
+        Action.UPDATE: {R.DOCTOR: grant(C)},
+        Action.CHANGE_STATUS: {R.DOCTOR: grant(C), R.NURSE: grant(C, D)},
+    },
+    patient="patient_id",
+    clinicians=("prescriber_id",),
+    refs=("patient_id", "prescriber_id", "treatment_plan_id"),
+    cached=True,
+)

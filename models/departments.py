@@ -5,6 +5,8 @@ from __future__ import annotations
 import pymongo
 from pydantic import Field
 
+from auth.policy import ADMIN_ONLY, EVERYONE, A, Action, declare, each, grant, row
+from auth.policy import Classification as Class
 from models.base import Entity, LongText, Name, Ref, ShortText
 
 
@@ -21,3 +23,30 @@ class Department(Entity):
             pymongo.IndexModel("code", unique=True),
             pymongo.IndexModel("name", unique=True),
         ]
+
+
+DEPARTMENT = declare(
+    "Department",
+    Department,
+    row(
+        Class.OPERATIONAL,
+        (
+            "id",
+            "name",
+            "code",
+            "description",
+            "location",
+            "createdAt",
+            "updatedAt",
+            "headDoctorId",
+            "headDoctor",
+            "doctors",
+            "nurses",
+            "adminStaff",
+            "equipment",
+        ),
+        each(EVERYONE, grant(A)),
+    ),
+    actions={Action.CREATE: ADMIN_ONLY, Action.UPDATE: ADMIN_ONLY},
+    department="id",
+)

@@ -7,6 +7,8 @@ from enum import StrEnum
 import pymongo
 from pydantic import BaseModel, Field
 
+from auth.policy import ADMIN_ONLY, A, Action, D, R, declare, each, grant, row
+from auth.policy import Classification as Class
 from models.base import Entity, Name, Ref, ShortText, UtcDatetime
 
 
@@ -63,3 +65,43 @@ class MedicalEquipment(Entity):
             pymongo.IndexModel([("department_id", 1), ("_id", 1)]),
             pymongo.IndexModel([("status", 1), ("department_id", 1)]),
         ]
+
+
+EQUIPMENT = declare(
+    "MedicalEquipment",
+    MedicalEquipment,
+    row(
+        Class.OPERATIONAL,
+        (
+            "id",
+            "name",
+            "equipmentType",
+            "serialNumber",
+            "manufacturer",
+            "model",
+            "status",
+            "statusHistory",
+            "allocationHistory",
+            "createdAt",
+            "updatedAt",
+            "departmentId",
+            "department",
+            "allowedTransitions",
+            "appointments",
+        ),
+        # Patients too: their appointments name the device they are booked on.
+        each(
+            (R.ADMIN, R.ADMIN_STAFF, R.BILLING, R.DOCTOR, R.NURSE, R.ANALYST, R.SERVICE, R.PATIENT),
+            grant(A),
+        ),
+    ),
+    actions={
+        Action.CREATE: ADMIN_ONLY,
+        Action.ALLOCATE: ADMIN_ONLY,
+        Action.CHANGE_STATUS: {R.ADMIN: grant(A), R.DOCTOR: grant(D), R.NURSE: grant(D)},
+    },
+    department="department_id",
+    refs=("department_id",),
+    cached=True,
+    name="equipment",
+)

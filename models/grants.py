@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pymongo
 
+from auth.policy import Classification as Class
+from auth.policy import R, S, declare, each, grant, row
 from models.base import Entity, Ref, ShortText, UtcDatetime
 
 
@@ -20,3 +22,16 @@ class AccessGrant(Entity):
             # Real MongoDB drops expired grants by itself; reads filter on expires_at anyway.
             pymongo.IndexModel("expires_at", expireAfterSeconds=0),
         ]
+
+
+# A clinician's own emergency grants (``viewer.emergencyAccess``).
+ACCESS_GRANT = declare(
+    "AccessGrant",
+    AccessGrant,
+    row(
+        Class.SECURITY,
+        ("id", "reason", "expiresAt", "createdAt", "patientId"),
+        each((R.DOCTOR, R.NURSE), grant(S)),
+    ),
+    own=(("subject", "subject"),),
+)

@@ -12,6 +12,8 @@ from enum import StrEnum
 import pymongo
 from pydantic import BaseModel, Field
 
+from auth.policy import Classification as Class
+from auth.policy import R, S, declare, grant, row
 from models.base import Entity, Ref, UtcDatetime
 
 
@@ -68,3 +70,30 @@ class Notification(Entity):
             ),
             pymongo.IndexModel([("appointment_id", 1), ("kind", 1)]),
         ]
+
+
+# Recipients only: a patient their own messages, a doctor (by staff id) theirs.
+NOTIFICATION = declare(
+    "Notification",
+    Notification,
+    row(
+        Class.CLINICAL,
+        (
+            "id",
+            "kind",
+            "subject",
+            "body",
+            "status",
+            "attempts",
+            "createdAt",
+            "sentAt",
+            "recipientKind",
+            "recipientId",
+            "appointmentId",
+            "prescriptionId",
+        ),
+        {R.PATIENT: grant(S), R.DOCTOR: grant(S)},
+    ),
+    own=(("recipient.id", "patient_id"), ("recipient.id", "staff_id")),
+    published=False,
+)

@@ -9,7 +9,23 @@ from enum import StrEnum
 import pymongo
 from pydantic import BaseModel, EmailStr, Field, field_validator
 
-from models.base import Entity, LongText, Name, Ref, ShortText
+from auth.policy import (
+    CLINICAL_ROW,
+    A,
+    Access,
+    Action,
+    C,
+    D,
+    R,
+    S,
+    declare,
+    each,
+    grant,
+    group,
+    row,
+)
+from auth.policy import Classification as Class
+from models.base import Entity, LongText, Name, Ref, ShortText, UtcDatetime
 
 
 class Sex(StrEnum):
@@ -74,6 +90,14 @@ def name_tokens(*names: str) -> list[str]:
     return sorted(tokens)
 
 
+class CareLink(BaseModel):
+    """One relation of a clinician or a department to the patient, and when it lapses."""
+
+    clinician_id: Ref | None = None
+    department_id: Ref | None = None
+    until: UtcDatetime | None = None
+
+
 class Patient(Entity):
     first_name: Name
     last_name: Name
@@ -86,10 +110,11 @@ class Patient(Entity):
     emergency_contact: EmergencyContact | None = None
     primary_doctor_id: Ref | None = None
     search_tokens: list[str] = Field(default_factory=list)
-    # Who treats this patient, kept by the services as appointments and plans are made, so access
-    # checks read it from the row itself and list filters are one indexed query.
-    care_team: list[Ref] = Field(default_factory=list)
-    care_departments: list[Ref] = Field(default_factory=list)
+    # Derived by services.care from the clinical facts that relate clinicians and departments to
+    # this patient, each with the instant it lapses; recomputed (never accumulated) on every
+    # write of such a fact, under ``care_revision`` so concurrent recomputations cannot lose one.
+    care: list[CareLink] = Field(default_factory=list)
+    care_revision: int = 0
 
     @field_validator("date_of_birth")
     @classmethod
@@ -112,6 +137,71 @@ class Patient(Entity):
             # Sparse, with nulls never stored: unique where present, on MongoDB and mongomock alike.
             pymongo.IndexModel("national_id", unique=True, sparse=True),
             pymongo.IndexModel("primary_doctor_id"),
-            pymongo.IndexModel("care_team"),
-            pymongo.IndexModel("care_departments"),
+            pymongo.IndexModel([("care.clinician_id", 1), ("care.until", 1)]),
+            pymongo.IndexModel([("care.department_id", 1), ("care.until", 1)]),
         ]
+
+
+_FRONT = each((R.ADMIN, R.ADMIN_STAFF, R.BILLING), grant(A))
+_SEEN = {**_FRONT, R.DOCTOR: grant(C, D), R.NURSE: grant(C, D), R.PATIENT: grant(S)}
+
+PATIENT = declare(
+    "Patient",
+    Patient,
+    row(
+        Class.IDENTITY,
+        ("id", "firstName", "lastName", "dateOfBirth", "sex", "createdAt", "updatedAt"),
+        _SEEN,
+    ),
+    group(
+        "contact",
+        Class.CONTACT,
+        ("contact", "emergencyContact"),
+        {**_FRONT, R.DOCTOR: grant(C), R.NURSE: grant(C, D), R.PATIENT: grant(S)},
+    ),
+    group(
+        "nationalId",
+        Class.IDENTITY,
+        ("nationalId",),
+        {
+            R.ADMIN: grant(A),
+            R.ADMIN_STAFF: grant(A, access=Access.MASKED),
+            R.BILLING: grant(A, access=Access.MASKED),
+            R.DOCTOR: grant(C, access=Access.MASKED),
+            R.NURSE: grant(C, D, access=Access.MASKED),
+            R.PATIENT: grant(S),
+        },
+    ),
+    group(
+        "clinical",
+        Class.CLINICAL,
+        ("allergies", "medicalHistory", "treatmentPlans", "prescriptions"),
+        CLINICAL_ROW,
+    ),
+    group(
+        "schedule",
+        Class.OPERATIONAL,
+        ("appointments", "primaryDoctor", "primaryDoctorId"),
+        {**_FRONT, R.DOCTOR: grant(C, D), R.NURSE: grant(C, D), R.PATIENT: grant(S)},
+    ),
+    group(
+        "billing", Class.FINANCIAL, ("billingAccount",), {R.BILLING: grant(A), R.PATIENT: grant(S)}
+    ),
+    actions={
+        Action.CREATE: each((R.ADMIN, R.ADMIN_STAFF), grant(A)),
+        Action.BREAK_GLASS: each((R.DOCTOR, R.NURSE), grant(A)),
+    },
+    updates={
+        "identity": (
+            ("first_name", "last_name", "date_of_birth", "sex", "national_id", "primary_doctor_id"),
+            each((R.ADMIN, R.ADMIN_STAFF), grant(A)),
+        ),
+        "contact": (
+            ("contact", "emergency_contact"),
+            {**each((R.ADMIN, R.ADMIN_STAFF), grant(A)), R.PATIENT: grant(S)},
+        ),
+        "clinical": (("allergies", "medical_history"), {R.DOCTOR: grant(C), R.NURSE: grant(C, D)}),
+    },
+    patient="id",
+    cached=True,
+)

@@ -13,6 +13,8 @@ import pymongo
 from beanie import Document
 from pydantic import BaseModel, Field
 
+from auth.policy import EVERYONE, A, Action, S, declare, each, grant, group, row
+from auth.policy import Classification as Class
 from auth.roles import Role
 from models.base import Entity, UtcDatetime, utcnow
 
@@ -85,3 +87,61 @@ class SavedQueryRun(Document):
             pymongo.IndexModel([("name", 1), ("at", -1), ("_id", -1)]),
             pymongo.IndexModel([("at", -1), ("_id", -1)]),
         ]
+
+
+# The run log names who ran what with which variables: admin and compliance only.
+_RUN_READERS = each((Role.ADMIN, Role.COMPLIANCE), grant(A))
+
+# Any role may be among a saved query's allowedRoles (services.saved_queries filters by them).
+# A new version, or deleting one, is for its author (SELF) or an admin.
+SAVED_QUERY = declare(
+    "SavedQuery",
+    SavedQuery,
+    row(
+        Class.OPERATIONAL,
+        (
+            "id",
+            "name",
+            "version",
+            "latestVersion",
+            "document",
+            "description",
+            "variableDefaults",
+            "allowedRoles",
+            "author",
+            "createdAt",
+            "updatedAt",
+            "versions",
+        ),
+        each(EVERYONE, grant(A)),
+    ),
+    group("runs", Class.SECURITY, (), _RUN_READERS),
+    actions={
+        Action.CREATE: each((Role.ADMIN, Role.ANALYST), grant(A)),
+        Action.UPDATE: {Role.ADMIN: grant(A), Role.ANALYST: grant(S)},
+    },
+    own=(("author", "subject"),),
+)
+SAVED_QUERY_RUN = declare(
+    "SavedQueryRun",
+    SavedQueryRun,
+    row(
+        Class.SECURITY,
+        (
+            "name",
+            "version",
+            "actorSubject",
+            "actorRoles",
+            "at",
+            "durationMs",
+            "outcome",
+            "via",
+            "cached",
+            "variableNames",
+            "id",
+            "variables",
+        ),
+        _RUN_READERS,
+    ),
+    published=False,
+)

@@ -9,6 +9,22 @@ import pymongo
 from beanie import Document
 from pydantic import BaseModel, Field
 
+from auth.policy import (
+    CONFIGURED_CARE_DAYS,
+    A,
+    Action,
+    C,
+    CareSource,
+    D,
+    R,
+    S,
+    declare,
+    each,
+    grant,
+    group,
+    row,
+)
+from auth.policy import Classification as Class
 from models.base import Entity, LongText, Ref, ShortText, UtcDatetime, utcnow
 
 
@@ -60,6 +76,99 @@ class Appointment(Entity):
             pymongo.IndexModel([("start_at", 1), ("_id", 1)]),
             pymongo.IndexModel([("status", 1), ("start_at", 1)]),
         ]
+
+
+_SEEN = {
+    **each((R.ADMIN, R.ADMIN_STAFF, R.BILLING), grant(A)),
+    R.DOCTOR: grant(C, D),
+    R.NURSE: grant(C, D),
+    R.PATIENT: grant(S),
+}
+# Booking makes the booked doctor part of the patient's care team, so a clinician may book only
+# for a patient they already treat (or, for nurses, one of their department): otherwise a
+# doctor could book themselves to open any chart. New patients are booked by the front desk.
+_FRONT_DESK_OR_CLINICIAN = {
+    **each((R.ADMIN, R.ADMIN_STAFF), grant(A)),
+    R.DOCTOR: grant(C),
+    R.NURSE: grant(C, D),
+    R.PATIENT: grant(S),
+}
+# The visit itself (arrival, outcome) is recorded by the front desk or the patient's clinicians,
+# with the same relation rules as booking; never by the patient.
+_FRONT_DESK_OR_CARE_TEAM = {
+    **each((R.ADMIN, R.ADMIN_STAFF), grant(A)),
+    R.DOCTOR: grant(C),
+    R.NURSE: grant(C, D),
+}
+
+APPOINTMENT = declare(
+    "Appointment",
+    Appointment,
+    # Analysts get aggregates only: no appointment row reaches them by any path.
+    row(
+        Class.OPERATIONAL,
+        (
+            "id",
+            "startAt",
+            "endAt",
+            "status",
+            "doctor",
+            "doctorId",
+            "department",
+            "departmentId",
+            "equipment",
+            "equipmentId",
+            "createdAt",
+            "updatedAt",
+        ),
+        {**_SEEN, R.SERVICE: grant(A)},
+    ),
+    group("patient", Class.IDENTITY, ("patient", "patientId"), _SEEN),
+    # Why a visit was booked, moved or cancelled is clinical free text.
+    group(
+        "reason",
+        Class.CLINICAL,
+        ("reason", "rescheduleHistory", "cancellation"),
+        {
+            **each((R.ADMIN, R.ADMIN_STAFF), grant(A)),
+            R.DOCTOR: grant(C, D),
+            R.NURSE: grant(C, D),
+            R.PATIENT: grant(S),
+        },
+    ),
+    group(
+        "notes",
+        Class.CLINICAL,
+        ("notes",),
+        {R.DOCTOR: grant(C), R.NURSE: grant(C, D), R.PATIENT: grant(S)},
+    ),
+    actions={
+        Action.SCHEDULE: _FRONT_DESK_OR_CLINICIAN,
+        Action.RESCHEDULE: _FRONT_DESK_OR_CLINICIAN,
+        Action.CANCEL: _FRONT_DESK_OR_CLINICIAN,
+        Action.CHECK_IN: _FRONT_DESK_OR_CARE_TEAM,
+        Action.COMPLETE: {R.DOCTOR: grant(C), R.NURSE: grant(C, D)},
+        Action.MARK_NO_SHOW: _FRONT_DESK_OR_CARE_TEAM,
+    },
+    patient="patient_id",
+    clinicians=("doctor_id",),
+    department="department_id",
+    refs=("patient_id", "doctor_id", "department_id", "equipment_id"),
+    cached=True,
+    # Upcoming and current visits relate the doctor (and department) until the day after; a
+    # completed one for the configured number of days; cancelled and missed ones never.
+    care=CareSource(
+        clinician="doctor_id",
+        department="department_id",
+        ends="end_at",
+        lifetime={
+            AppointmentStatus.SCHEDULED: timedelta(days=1),
+            AppointmentStatus.CHECKED_IN: timedelta(days=1),
+            AppointmentStatus.COMPLETED: CONFIGURED_CARE_DAYS,
+        },
+    ),
+    order=(("start_at", 1), ("_id", 1)),
+)
 
 
 class ReservedResource(StrEnum):

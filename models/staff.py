@@ -7,6 +7,21 @@ from enum import StrEnum
 import pymongo
 from pydantic import BaseModel, EmailStr, Field
 
+from auth.policy import (
+    ADMIN_ONLY,
+    EVERYONE,
+    SCHEDULERS,
+    STAFF_DETAILS,
+    STAFF_ROLES,
+    A,
+    Action,
+    declare,
+    each,
+    grant,
+    group,
+    row,
+)
+from auth.policy import Classification as Class
 from models.base import Entity, Name, Ref, ShortText
 
 
@@ -75,3 +90,43 @@ class AdminStaff(StaffMember):
     class Settings:
         name = "admin_staff"
         indexes = [pymongo.IndexModel([("department_id", 1), ("_id", 1)])]
+
+
+_STAFF_ROW = (
+    "id", "firstName", "lastName", "department", "departmentId", "active", "createdAt",
+    "updatedAt",
+)  # fmt: skip
+_STAFF_ACTIONS = {Action.CREATE: ADMIN_ONLY, Action.UPDATE: ADMIN_ONLY}
+
+DOCTOR = declare(
+    "Doctor",
+    Doctor,
+    row(Class.OPERATIONAL, (*_STAFF_ROW, "specialty", "location"), each(EVERYONE, grant(A))),
+    group("staffDetails", Class.CONTACT, ("contact", "licenceNumber"), STAFF_DETAILS),
+    group("schedule", Class.OPERATIONAL, ("appointments",), each(SCHEDULERS, grant(A))),
+    actions=_STAFF_ACTIONS,
+    department="department_id",
+    own=(("id", "staff_id"),),
+    refs=("department_id",),
+    cached=True,
+)
+NURSE = declare(
+    "Nurse",
+    Nurse,
+    row(Class.OPERATIONAL, (*_STAFF_ROW, "ward"), each(STAFF_ROLES, grant(A))),
+    group("staffDetails", Class.CONTACT, ("contact", "licenceNumber"), STAFF_DETAILS),
+    actions=_STAFF_ACTIONS,
+    department="department_id",
+    own=(("id", "staff_id"),),
+    refs=("department_id",),
+)
+ADMIN_STAFF = declare(
+    "AdminStaff",
+    AdminStaff,
+    row(Class.OPERATIONAL, (*_STAFF_ROW, "duties"), each(STAFF_ROLES, grant(A))),
+    group("staffDetails", Class.CONTACT, ("contact",), STAFF_DETAILS),
+    actions=_STAFF_ACTIONS,
+    department="department_id",
+    own=(("id", "staff_id"),),
+    refs=("department_id",),
+)

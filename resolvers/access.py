@@ -6,66 +6,44 @@ from typing import Any
 
 import strawberry
 
-from auth.policy import (
-    FIELDS,
-    READ,
-    ROW,
-    WRITE,
-    WRITE_FIELDS,
-    Access,
-    Action,
-    Rel,
-    best,
-)
+from auth.policy import REGISTRY, ROW, Access, Action, Rel, best
 from auth.policy import EntityKind as K
 from models.audit import AuditAction
 from schema.access import AccessGrant, EntityKind, FieldPermission, Permissions, Role
 from schema.common import oid, ref_id, view
 from schema.context import Info
+from schema.enforce import about_caller, acts
 from services import grants
 
-LOADER = {
-    K.PATIENT: "patient_by_id",
-    K.APPOINTMENT: "appointment_by_id",
-    K.TREATMENT_PLAN: "treatment_plan_by_id",
-    K.TREATMENT: "treatment_by_id",
-    K.PRESCRIPTION: "prescription_by_id",
-    K.BILLING_ACCOUNT: "billing_account_by_id",
-    K.DEPARTMENT: "department_by_id",
-    K.DOCTOR: "doctor_by_id",
-    K.NURSE: "nurse_by_id",
-    K.ADMIN_STAFF: "admin_staff_by_id",
-    K.EQUIPMENT: "equipment_by_id",
-}
 
-
-async def permissions(info: Info, entity: K, id: strawberry.ID | None) -> Permissions:
+async def permissions(info: Info, entity: EntityKind, id: strawberry.ID | None) -> Permissions:
     access = info.context.access
     roles = access.principal.roles
+    declaration = REGISTRY[entity.value]
     # Without an id: what the caller may do with at least some records of the kind.
     rels: frozenset[Rel] = frozenset(Rel)
-    if id is not None and entity in LOADER:
-        row: Any = await getattr(info.context.loaders, LOADER[entity]).load(oid(id))
-        rels = frozenset({Rel.ANY}) if row is None else await access.relations(entity, row)
-    read = READ.get(entity, {})
+    if id is not None and declaration.model is not None:
+        loader = getattr(info.context.loaders, f"{declaration.name}_by_id")
+        row: Any = await loader.load(oid(id))
+        rels = frozenset({Rel.ANY}) if row is None else await access.relations(entity.value, row)
+    read = declaration.read
     visible = best(read.get(ROW, {}), roles, rels) != Access.NONE
     fields = [
         FieldPermission(name=name, access=best(rules, roles, rels) if visible else Access.NONE)
         for group, rules in read.items()
         if group != ROW
-        for name in FIELDS.get(entity, {}).get(group, ())
+        for name in declaration.fields.get(group, ())
     ]
     actions = sorted(
-        action
-        for action, rules in WRITE.get(entity, {}).items()
+        str(action)
+        for action, rules in declaration.actions.items()
         if best(rules, roles, rels) != Access.NONE
     )
-    if entity == K.PATIENT:
-        actions += [
-            f"{Action.UPDATE.value}:{group}"
-            for group, (_, rules) in WRITE_FIELDS.items()
-            if best(rules, roles, rels) != Access.NONE
-        ]
+    actions += [
+        f"{Action.UPDATE.value}:{group}"
+        for group, (_, rules) in declaration.updates.items()
+        if best(rules, roles, rels) != Access.NONE
+    ]
     return Permissions(entity=entity, id=id, visible=visible, actions=actions, fields=fields)
 
 
@@ -91,7 +69,9 @@ class Viewer:
 
 @strawberry.type
 class AccessQuery:
-    @strawberry.field(description="Who I am and what I may do; requires a token.")
+    @strawberry.field(
+        description="Who I am and what I may do; requires a token.", metadata=about_caller()
+    )
     def viewer(self, info: Info) -> Viewer:
         p = info.context.access.principal
         return Viewer(
@@ -107,7 +87,8 @@ class AccessQuery:
 class AccessMutation:
     @strawberry.mutation(
         description="Emergency access to a patient without a care relationship: time-boxed, "
-        "audited, and every access under it is flagged."
+        "audited, and every access under it is flagged.",
+        metadata=acts(K.PATIENT, Action.BREAK_GLASS),
     )
     async def break_the_glass(
         self, info: Info, patient_id: strawberry.ID, reason: str
@@ -124,7 +105,7 @@ class AccessMutation:
         principal.glass[grant.patient_id] = grant.reason
         access.forget(K.PATIENT, grant.patient_id)
         info.context.audit.write(
-            K.PATIENT.value,
+            K.PATIENT,
             grant.patient_id,
             grant.patient_id,
             AuditAction.BREAK_GLASS,

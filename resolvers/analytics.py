@@ -42,7 +42,7 @@ async def _disclosure(info: Info) -> Disclosure:
     access = info.context.access
     granted = await access.field_access(K.ANALYTICS, ROW, None)
     if granted == Access.NONE:
-        access.audit.denied(K.ANALYTICS.value, None, None, AuditAction.READ, "no role grants it")
+        access.audit.denied(K.ANALYTICS, None, None, AuditAction.READ, "no role grants it")
         raise Forbidden("Only administrators and analysts may read aggregates")
     if granted == Access.FULL:
         return Disclosure.full()
@@ -56,7 +56,7 @@ def _filter(value: AnalyticsFilter) -> analytics.AnalyticsFilter:
 
 def _read(info: Info, aggregate: str) -> None:
     """One audit record per aggregate read (merged per request by the trail), no patient ids."""
-    info.context.audit.read(K.ANALYTICS.value, None, None, [aggregate])
+    info.context.audit.read(K.ANALYTICS, None, None, [aggregate])
 
 
 @strawberry.type(

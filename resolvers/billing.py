@@ -26,11 +26,10 @@ from schema.common import (
     connection,
     create_data,
     oid,
-    requested,
-    requested_nodes,
     view,
 )
 from schema.context import Info
+from schema.enforce import acts
 from services import billing
 from services.idempotency import idempotent
 
@@ -61,8 +60,7 @@ def _replay(info: Info, action: Action) -> Callable[[str], Awaitable[AccountDoc]
 class BillingQuery:
     @strawberry.field(description="One billing account by id; null if there is none.")
     async def billing_account(self, info: Info, id: strawberry.ID) -> BillingAccount | None:
-        found = await info.context.loaders.billing_account_by_id.load(oid(id))
-        return await info.context.access.one(K.BILLING_ACCOUNT, found, requested(info))
+        return await info.context.loaders.billing_account_by_id.load(oid(id))
 
     @strawberry.field(description="Billing accounts, oldest first.")
     async def billing_accounts(
@@ -78,13 +76,15 @@ class BillingQuery:
             info.context.page(first, after),
             await access.scope(K.BILLING_ACCOUNT),
         )
-        await access.page(K.BILLING_ACCOUNT, page, requested_nodes(info))
         return connection(BillingAccount, page)
 
 
 @strawberry.type
 class BillingMutation:
-    @strawberry.mutation(description="Open the billing account of a patient (one per patient).")
+    @strawberry.mutation(
+        description="Open the billing account of a patient (one per patient).",
+        metadata=acts(K.BILLING_ACCOUNT, Action.CREATE),
+    )
     async def open_billing_account(
         self, info: Info, input: OpenBillingAccountInput, idempotency_key: IdempotencyKey = None
     ) -> BillingAccount:
@@ -105,7 +105,10 @@ class BillingMutation:
         )
         return view(BillingAccount, opened)
 
-    @strawberry.mutation(description="Bill a treatment, a device's use, or a manual item.")
+    @strawberry.mutation(
+        description="Bill a treatment, a device's use, or a manual item.",
+        metadata=acts(K.BILLING_ACCOUNT, Action.CHARGE),
+    )
     async def add_charge(
         self,
         info: Info,
@@ -126,7 +129,10 @@ class BillingMutation:
         )
         return view(BillingAccount, charged)
 
-    @strawberry.mutation(description="Record a payment; it may not exceed what is owed.")
+    @strawberry.mutation(
+        description="Record a payment; it may not exceed what is owed.",
+        metadata=acts(K.BILLING_ACCOUNT, Action.PAY),
+    )
     async def record_payment(
         self,
         info: Info,
@@ -147,11 +153,13 @@ class BillingMutation:
         )
         return view(BillingAccount, paid)
 
-    @strawberry.mutation(description="Set or (with null) remove the account's insurance.")
+    @strawberry.mutation(
+        description="Set or (with null) remove the account's insurance.",
+        metadata=acts(K.BILLING_ACCOUNT, Action.UPDATE),
+    )
     async def update_insurance(
         self, info: Info, account_id: strawberry.ID, insurance: InsuranceInput | None
     ) -> BillingAccount:
-        info.context.access.require_role(K.BILLING_ACCOUNT, Action.UPDATE)
         account = await billing.get_billing_account(oid(account_id, "accountId"))
         data = create_data(insurance) if insurance is not None else None
         run = partial(billing.update_insurance, oid(account_id, "accountId"), data)

@@ -24,6 +24,7 @@ from schema.calendars import (
 )
 from schema.common import create_data, oid, to_data, view
 from schema.context import Info
+from schema.enforce import acts
 from services import availability as slots
 from services import calendars
 
@@ -96,12 +97,12 @@ class CalendarQuery:
 @strawberry.type
 class CalendarMutation:
     @strawberry.mutation(
-        description="Replace a doctor's weekly working hours (admin, or the doctor themself)."
+        description="Replace a doctor's weekly working hours (admin, or the doctor themself).",
+        metadata=acts(K.CALENDAR, Action.UPDATE),
     )
     async def set_working_hours(
         self, info: Info, doctor_id: strawberry.ID, days: list[DayHoursInput]
     ) -> WorkingHours:
-        info.context.access.require_role(K.CALENDAR, Action.UPDATE)
         doctor = await calendars.get_doctor(oid(doctor_id, "doctorId"))
         data = to_data(days, "days")
         run = partial(calendars.set_working_hours, doctor.id, data)  # type: ignore[arg-type]
@@ -110,12 +111,12 @@ class CalendarMutation:
 
     @strawberry.mutation(
         description="Add leave for a doctor (admin, or the doctor themself) or, without "
-        "doctorId, a facility-wide holiday (admin)."
+        "doctorId, a facility-wide holiday (admin).",
+        metadata=acts(K.CALENDAR, Action.UPDATE),
     )
     async def add_calendar_exception(
         self, info: Info, input: CalendarExceptionInput
     ) -> CalendarException:
-        info.context.access.require_role(K.CALENDAR, Action.UPDATE)
         data = create_data(input)
         doctor = None
         if data.get("doctor_id") is not None:
@@ -124,9 +125,11 @@ class CalendarMutation:
         added = await perform(info, K.CALENDAR, Action.UPDATE, run, data, row=doctor)
         return view(CalendarException, added)
 
-    @strawberry.mutation(description="Remove leave or a holiday; returns what was removed.")
+    @strawberry.mutation(
+        description="Remove leave or a holiday; returns what was removed.",
+        metadata=acts(K.CALENDAR, Action.UPDATE),
+    )
     async def remove_calendar_exception(self, info: Info, id: strawberry.ID) -> CalendarException:
-        info.context.access.require_role(K.CALENDAR, Action.UPDATE)
         exception = await calendars.get_exception(oid(id))
         doctor = None
         if exception.doctor_id is not None:
@@ -135,7 +138,10 @@ class CalendarMutation:
         removed = await perform(info, K.CALENDAR, Action.UPDATE, run, ["deleted"], row=doctor)
         return view(CalendarException, removed)
 
-    @strawberry.mutation(description="Add an appointment type to the catalogue (admin).")
+    @strawberry.mutation(
+        description="Add an appointment type to the catalogue (admin).",
+        metadata=acts(K.APPOINTMENT_TYPE, Action.CREATE),
+    )
     async def create_appointment_type(
         self, info: Info, input: AppointmentTypeInput
     ) -> AppointmentType:
@@ -144,7 +150,10 @@ class CalendarMutation:
         created = await perform(info, K.APPOINTMENT_TYPE, Action.CREATE, run, data)
         return view(AppointmentType, created)
 
-    @strawberry.mutation(description="Take a device out of booking for a while (admin).")
+    @strawberry.mutation(
+        description="Take a device out of booking for a while (admin).",
+        metadata=acts(K.MAINTENANCE_WINDOW, Action.SCHEDULE),
+    )
     async def schedule_maintenance(
         self, info: Info, input: MaintenanceWindowInput
     ) -> MaintenanceWindow:
@@ -153,9 +162,11 @@ class CalendarMutation:
         window = await perform(info, K.MAINTENANCE_WINDOW, Action.SCHEDULE, run, data)
         return view(MaintenanceWindow, window)
 
-    @strawberry.mutation(description="Cancel a maintenance window (admin).")
+    @strawberry.mutation(
+        description="Cancel a maintenance window (admin).",
+        metadata=acts(K.MAINTENANCE_WINDOW, Action.CANCEL),
+    )
     async def cancel_maintenance(self, info: Info, id: strawberry.ID) -> MaintenanceWindow:
-        info.context.access.require_role(K.MAINTENANCE_WINDOW, Action.CANCEL)
         window = await calendars.get_maintenance(oid(id))
         run = partial(calendars.cancel_maintenance, window)
         done = await perform(info, K.MAINTENANCE_WINDOW, Action.CANCEL, run, ["deleted"])

@@ -12,6 +12,7 @@ from resolvers.common import perform
 from schema.common import Connection, connection, create_data, oid, update_data, view
 from schema.context import Info
 from schema.departments import CreateDepartmentInput, Department, UpdateDepartmentInput
+from schema.enforce import acts
 from services import departments
 
 
@@ -19,8 +20,7 @@ from services import departments
 class DepartmentQuery:
     @strawberry.field(description="One department by id; null if there is none.")
     async def department(self, info: Info, id: strawberry.ID) -> Department | None:
-        found = await info.context.loaders.department_by_id.load(oid(id))
-        return await info.context.access.one(K.DEPARTMENT, found)
+        return await info.context.loaders.department_by_id.load(oid(id))
 
     @strawberry.field(description="Departments by name.")
     async def departments(
@@ -33,13 +33,16 @@ class DepartmentQuery:
 
 @strawberry.type
 class DepartmentMutation:
-    @strawberry.mutation
+    @strawberry.mutation(metadata=acts(K.DEPARTMENT, Action.CREATE))
     async def create_department(self, info: Info, input: CreateDepartmentInput) -> Department:
         data = create_data(input)
         run = partial(departments.create_department, data)
         return view(Department, await perform(info, K.DEPARTMENT, Action.CREATE, run, data))
 
-    @strawberry.mutation(description="Change a department; the head must be one of its doctors.")
+    @strawberry.mutation(
+        description="Change a department; the head must be one of its doctors.",
+        metadata=acts(K.DEPARTMENT, Action.UPDATE),
+    )
     async def update_department(
         self, info: Info, id: strawberry.ID, input: UpdateDepartmentInput
     ) -> Department:

@@ -12,6 +12,7 @@ from cache.equipment import department_status
 from resolvers.common import perform
 from schema.common import Connection, connection, create_data, oid, view
 from schema.context import Info
+from schema.enforce import acts, reads
 from schema.equipment import (
     EquipmentStatus,
     EquipmentStatusEntry,
@@ -25,8 +26,7 @@ from services import equipment
 class EquipmentQuery:
     @strawberry.field(description="One device by id; null if there is none.")
     async def equipment(self, info: Info, id: strawberry.ID) -> MedicalEquipment | None:
-        found = await info.context.loaders.equipment_by_id.load(oid(id))
-        return await info.context.access.one(K.EQUIPMENT, found)
+        return await info.context.loaders.equipment_by_id.load(oid(id))
 
     @strawberry.field(description="Devices in registration order, by department and status.")
     async def equipment_list(
@@ -47,7 +47,8 @@ class EquipmentQuery:
 
     @strawberry.field(
         description="A department's devices and their live status, by name; answered from "
-        "Redis, kept in step with every equipment write."
+        "Redis, kept in step with every equipment write.",
+        metadata=reads(K.EQUIPMENT),
     )
     async def department_equipment_status(
         self, info: Info, department_id: strawberry.ID
@@ -62,7 +63,10 @@ class EquipmentQuery:
 
 @strawberry.type
 class EquipmentMutation:
-    @strawberry.mutation(description="Add a device to a department's inventory.")
+    @strawberry.mutation(
+        description="Add a device to a department's inventory.",
+        metadata=acts(K.EQUIPMENT, Action.CREATE),
+    )
     async def register_equipment(
         self, info: Info, input: RegisterEquipmentInput
     ) -> MedicalEquipment:
@@ -70,7 +74,10 @@ class EquipmentMutation:
         run = partial(equipment.register_equipment, data)
         return view(MedicalEquipment, await perform(info, K.EQUIPMENT, Action.CREATE, run, data))
 
-    @strawberry.mutation(description="Move a device to another department (not while in use).")
+    @strawberry.mutation(
+        description="Move a device to another department (not while in use).",
+        metadata=acts(K.EQUIPMENT, Action.ALLOCATE),
+    )
     async def allocate_equipment(
         self,
         info: Info,
@@ -84,7 +91,10 @@ class EquipmentMutation:
         moved = await perform(info, K.EQUIPMENT, Action.ALLOCATE, run, ["department_id"])
         return view(MedicalEquipment, moved)
 
-    @strawberry.mutation(description="Change a device's status along the allowed transitions.")
+    @strawberry.mutation(
+        description="Change a device's status along the allowed transitions.",
+        metadata=acts(K.EQUIPMENT, Action.CHANGE_STATUS),
+    )
     async def update_equipment_status(
         self,
         info: Info,
@@ -92,7 +102,6 @@ class EquipmentMutation:
         status: EquipmentStatus,
         reason: str | None = None,
     ) -> MedicalEquipment:
-        info.context.access.require_role(K.EQUIPMENT, Action.CHANGE_STATUS)
         device = await equipment.get_equipment(oid(id))
         run = partial(equipment.update_equipment_status, oid(id), status, reason)
         changed = await perform(

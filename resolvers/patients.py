@@ -11,12 +11,11 @@ from schema.common import (
     connection,
     create_data,
     oid,
-    requested,
-    requested_nodes,
     update_data,
     view,
 )
 from schema.context import Info
+from schema.enforce import acts
 from schema.patients import Patient, RegisterPatientInput, UpdatePatientInput
 from services import patients
 
@@ -25,8 +24,7 @@ from services import patients
 class PatientQuery:
     @strawberry.field(description="One patient by id; null if there is none.")
     async def patient(self, info: Info, id: strawberry.ID) -> Patient | None:
-        found = await info.context.loaders.patient_by_id.load(oid(id))
-        return await info.context.access.one(K.PATIENT, found, requested(info))
+        return await info.context.loaders.patient_by_id.load(oid(id))
 
     @strawberry.field(description="Patients by name; `search` matches word prefixes, any order.")
     async def patients(
@@ -39,12 +37,14 @@ class PatientQuery:
         access = info.context.access
         scope = await access.scope(K.PATIENT)
         page = await patients.list_patients(search, info.context.page(first, after), scope)
-        return connection(Patient, await access.page(K.PATIENT, page, requested_nodes(info)))
+        return connection(Patient, page)
 
 
 @strawberry.type
 class PatientMutation:
-    @strawberry.mutation(description="Register a new patient.")
+    @strawberry.mutation(
+        description="Register a new patient.", metadata=acts(K.PATIENT, Action.CREATE)
+    )
     async def register_patient(self, info: Info, input: RegisterPatientInput) -> Patient:
         await info.context.access.require(K.PATIENT, Action.CREATE)
         data = create_data(input)
@@ -52,14 +52,16 @@ class PatientMutation:
         info.context.access.wrote(K.PATIENT, created, Action.CREATE, data)
         return view(Patient, created)
 
-    @strawberry.mutation(description="Change a patient's record; only the given fields change.")
+    @strawberry.mutation(
+        description="Change a patient's record; only the given fields change.",
+        metadata=acts(K.PATIENT, Action.UPDATE),
+    )
     async def update_patient(
         self, info: Info, id: strawberry.ID, input: UpdatePatientInput
     ) -> Patient:
-        info.context.access.require_patient_writer()
         changes = update_data(input)
         patient = await patients.get_patient(oid(id))
-        await info.context.access.require_patient_update(patient, changes)
+        await info.context.access.require_update(K.PATIENT, patient, changes)
         updated = await patients.update_patient(patient.id, changes)  # type: ignore[arg-type]
         info.context.access.wrote(K.PATIENT, updated, Action.UPDATE, changes)
         return view(Patient, updated)

@@ -7,8 +7,10 @@ from strawberry.scalars import JSON
 
 from auth.policy import Action
 from auth.policy import EntityKind as K
+from schema import saved_documents
 from schema.common import Connection, connection
 from schema.context import Info
+from schema.enforce import acts, reads
 from schema.limits import hardened_for
 from schema.saved_queries import (
     SavedQuery,
@@ -42,7 +44,8 @@ class SavedQueryQuery:
 
     @strawberry.field(
         description="Run a saved query as yourself (the access policy applies inside); "
-        "`variables` override its defaults, `version` runs an older text."
+        "`variables` override its defaults, `version` runs an older text.",
+        metadata=reads(K.SAVED_QUERY),
     )
     async def run_saved_query(
         self,
@@ -51,8 +54,8 @@ class SavedQueryQuery:
         variables: JSON | None = None,
         version: int | None = None,
     ) -> SavedQueryResult:
-        result = await saved_queries.run(
-            info.context, name, version=version, variables=variables, via="graphql"
+        result = await saved_documents.run(
+            info.schema, info.context, name, version=version, variables=variables, via="graphql"
         )
         return SavedQueryResult.of(result)
 
@@ -73,11 +76,11 @@ class SavedQueryQuery:
 class SavedQueryMutation:
     @strawberry.mutation(
         description="Save a query under a name; saving a name again adds a version. Analysts "
-        "and admins; a new version is for the author or an admin."
+        "and admins; a new version is for the author or an admin.",
+        metadata=acts(K.SAVED_QUERY, Action.CREATE),
     )
     async def save_query(self, info: Info, input: SaveQueryInput) -> SavedQuery:
         access = info.context.access
-        access.require_role(K.SAVED_QUERY, Action.CREATE)
         data = saved_queries.SaveInput(
             name=input.name,
             document=input.document,
@@ -86,7 +89,8 @@ class SavedQueryMutation:
             allowed_roles=input.allowed_roles,
         )
         settings = info.context.settings
-        saved = await saved_queries.save(
+        saved = await saved_documents.save(
+            info.schema,
             access.principal,
             data,
             max_tokens=settings.shms_max_tokens,
@@ -94,8 +98,10 @@ class SavedQueryMutation:
         )
         return shown(saved)
 
-    @strawberry.mutation(description="Delete a saved query and its versions (the run log stays).")
+    @strawberry.mutation(
+        description="Delete a saved query and its versions (the run log stays).",
+        metadata=acts(K.SAVED_QUERY, Action.UPDATE),
+    )
     async def delete_saved_query(self, info: Info, name: str) -> SavedQuery:
         access = info.context.access
-        access.require_role(K.SAVED_QUERY, Action.UPDATE)
         return shown(await saved_queries.delete(access.principal, name))

@@ -16,11 +16,10 @@ from schema.common import (
     connection,
     create_data,
     oid,
-    requested,
-    requested_nodes,
     view,
 )
 from schema.context import Info
+from schema.enforce import acts
 from schema.scheduling import (
     Appointment,
     AppointmentFilter,
@@ -36,8 +35,7 @@ from services.pagination import both
 class SchedulingQuery:
     @strawberry.field(description="One appointment by id; null if there is none.")
     async def appointment(self, info: Info, id: strawberry.ID) -> Appointment | None:
-        found = await info.context.loaders.appointment_by_id.load(oid(id))
-        return await info.context.access.one(K.APPOINTMENT, found, requested(info))
+        return await info.context.loaders.appointment_by_id.load(oid(id))
 
     @strawberry.field(description="Appointments by start time, filtered.")
     async def appointments(
@@ -61,9 +59,7 @@ class SchedulingQuery:
         scope = await access.scope(K.APPOINTMENT)
         args = info.context.page(first, after)
         page = await scheduling.list_appointments(both(query, scope), args)
-        return connection(
-            Appointment, await access.page(K.APPOINTMENT, page, requested_nodes(info))
-        )
+        return connection(Appointment, page)
 
 
 async def _own(info: Info, id: strawberry.ID | str, action: Action) -> AppointmentDoc:
@@ -75,7 +71,6 @@ async def _own(info: Info, id: strawberry.ID | str, action: Action) -> Appointme
 
 async def _may_schedule_for(info: Info, patient_id: Any) -> None:
     access = info.context.access
-    access.require_role(K.APPOINTMENT, Action.SCHEDULE)
     # Clinicians book for patients they treat: the relation comes from the patient record.
     patient = await info.context.loaders.patient_by_id.load(patient_id)
     if patient is not None:
@@ -98,7 +93,9 @@ def _subject(info: Info) -> str | None:
 
 @strawberry.type
 class SchedulingMutation:
-    @strawberry.mutation(description="Book an appointment.")
+    @strawberry.mutation(
+        description="Book an appointment.", metadata=acts(K.APPOINTMENT, Action.SCHEDULE)
+    )
     async def schedule_appointment(
         self, info: Info, input: ScheduleAppointmentInput, idempotency_key: IdempotencyKey = None
     ) -> Appointment:
@@ -121,7 +118,10 @@ class SchedulingMutation:
         )
         return view(Appointment, booked)
 
-    @strawberry.mutation(description="Move a scheduled appointment; the change is kept in history.")
+    @strawberry.mutation(
+        description="Move a scheduled appointment; the change is kept in history.",
+        metadata=acts(K.APPOINTMENT, Action.RESCHEDULE),
+    )
     async def reschedule_appointment(
         self,
         info: Info,
@@ -158,7 +158,9 @@ class SchedulingMutation:
         )
         return view(Appointment, moved)
 
-    @strawberry.mutation(description="Cancel a scheduled appointment.")
+    @strawberry.mutation(
+        description="Cancel a scheduled appointment.", metadata=acts(K.APPOINTMENT, Action.CANCEL)
+    )
     async def cancel_appointment(
         self,
         info: Info,
@@ -182,7 +184,10 @@ class SchedulingMutation:
         )
         return view(Appointment, cancelled)
 
-    @strawberry.mutation(description="Record that the patient arrived: scheduled -> checked_in.")
+    @strawberry.mutation(
+        description="Record that the patient arrived: scheduled -> checked_in.",
+        metadata=acts(K.APPOINTMENT, Action.CHECK_IN),
+    )
     async def check_in_appointment(self, info: Info, id: strawberry.ID) -> Appointment:
         await _own(info, id, Action.CHECK_IN)
         arrived = await scheduling.check_in_appointment(oid(id))
@@ -190,7 +195,8 @@ class SchedulingMutation:
         return view(Appointment, arrived)
 
     @strawberry.mutation(
-        description="Close a checked-in visit: checked_in -> completed; frees its time."
+        description="Close a checked-in visit: checked_in -> completed; frees its time.",
+        metadata=acts(K.APPOINTMENT, Action.COMPLETE),
     )
     async def complete_appointment(
         self, info: Info, id: strawberry.ID, notes: str | None = None
@@ -202,7 +208,8 @@ class SchedulingMutation:
         return view(Appointment, done)
 
     @strawberry.mutation(
-        description="The patient never came: scheduled -> no_show, once the start has passed."
+        description="The patient never came: scheduled -> no_show, once the start has passed.",
+        metadata=acts(K.APPOINTMENT, Action.MARK_NO_SHOW),
     )
     async def mark_no_show(self, info: Info, id: strawberry.ID) -> Appointment:
         await _own(info, id, Action.MARK_NO_SHOW)

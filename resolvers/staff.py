@@ -11,6 +11,7 @@ from auth.policy import EntityKind as K
 from resolvers.common import perform
 from schema.common import Connection, connection, create_data, oid, update_data, view
 from schema.context import Info
+from schema.enforce import acts, reads
 from schema.staff import (
     AdminDuty,
     AdminStaff,
@@ -31,8 +32,7 @@ from services import proximity, staff
 class StaffQuery:
     @strawberry.field(description="One doctor by id; null if there is none.")
     async def doctor(self, info: Info, id: strawberry.ID) -> Doctor | None:
-        found = await info.context.loaders.doctor_by_id.load(oid(id))
-        return await info.context.access.one(K.DOCTOR, found)
+        return await info.context.loaders.doctor_by_id.load(oid(id))
 
     @strawberry.field(description="Doctors by name; `specialty` matches whole, any case.")
     async def doctors(
@@ -55,7 +55,8 @@ class StaffQuery:
         description=(
             "Active doctors with a location within `radiusKm` (at most 200) of a point, nearest"
             " first, at most 50; `specialty` matches whole, any case."
-        )
+        ),
+        metadata=reads(K.DOCTOR),
     )
     async def doctors_near(
         self,
@@ -71,8 +72,7 @@ class StaffQuery:
 
     @strawberry.field(description="One nurse by id; null if there is none.")
     async def nurse(self, info: Info, id: strawberry.ID) -> Nurse | None:
-        found = await info.context.loaders.nurse_by_id.load(oid(id))
-        return await info.context.access.one(K.NURSE, found)
+        return await info.context.loaders.nurse_by_id.load(oid(id))
 
     @strawberry.field(description="Nurses by name.")
     async def nurses(
@@ -91,8 +91,7 @@ class StaffQuery:
 
     @strawberry.field(description="One administrative employee by id; null if there is none.")
     async def admin_staff_member(self, info: Info, id: strawberry.ID) -> AdminStaff | None:
-        found = await info.context.loaders.admin_staff_by_id.load(oid(id))
-        return await info.context.access.one(K.ADMIN_STAFF, found)
+        return await info.context.loaders.admin_staff_by_id.load(oid(id))
 
     @strawberry.field(description="Administrative staff by name.")
     async def admin_staff(
@@ -112,7 +111,7 @@ class StaffQuery:
 
 @strawberry.type
 class StaffMutation:
-    @strawberry.mutation
+    @strawberry.mutation(metadata=acts(K.DOCTOR, Action.CREATE))
     async def create_doctor(self, info: Info, input: CreateDoctorInput) -> Doctor:
         data = create_data(input)
         created = await perform(
@@ -120,7 +119,7 @@ class StaffMutation:
         )
         return view(Doctor, created)
 
-    @strawberry.mutation
+    @strawberry.mutation(metadata=acts(K.DOCTOR, Action.UPDATE))
     async def update_doctor(
         self, info: Info, id: strawberry.ID, input: UpdateDoctorInput
     ) -> Doctor:
@@ -128,7 +127,7 @@ class StaffMutation:
         run = partial(staff.update_doctor, oid(id), changes)
         return view(Doctor, await perform(info, K.DOCTOR, Action.UPDATE, run, changes))
 
-    @strawberry.mutation
+    @strawberry.mutation(metadata=acts(K.NURSE, Action.CREATE))
     async def create_nurse(self, info: Info, input: CreateNurseInput) -> Nurse:
         data = create_data(input)
         created = await perform(
@@ -136,13 +135,13 @@ class StaffMutation:
         )
         return view(Nurse, created)
 
-    @strawberry.mutation
+    @strawberry.mutation(metadata=acts(K.NURSE, Action.UPDATE))
     async def update_nurse(self, info: Info, id: strawberry.ID, input: UpdateNurseInput) -> Nurse:
         changes = update_data(input)
         run = partial(staff.update_nurse, oid(id), changes)
         return view(Nurse, await perform(info, K.NURSE, Action.UPDATE, run, changes))
 
-    @strawberry.mutation
+    @strawberry.mutation(metadata=acts(K.ADMIN_STAFF, Action.CREATE))
     async def create_admin_staff(self, info: Info, input: CreateAdminStaffInput) -> AdminStaff:
         data = create_data(input)
         created = await perform(
@@ -150,7 +149,7 @@ class StaffMutation:
         )
         return view(AdminStaff, created)
 
-    @strawberry.mutation
+    @strawberry.mutation(metadata=acts(K.ADMIN_STAFF, Action.UPDATE))
     async def update_admin_staff(
         self, info: Info, id: strawberry.ID, input: UpdateAdminStaffInput
     ) -> AdminStaff:
@@ -158,7 +157,10 @@ class StaffMutation:
         run = partial(staff.update_admin_staff, oid(id), changes)
         return view(AdminStaff, await perform(info, K.ADMIN_STAFF, Action.UPDATE, run, changes))
 
-    @strawberry.mutation(description="Replace an administrative employee's duties.")
+    @strawberry.mutation(
+        description="Replace an administrative employee's duties.",
+        metadata=acts(K.ADMIN_STAFF, Action.UPDATE),
+    )
     async def assign_admin_staff_duties(
         self, info: Info, id: strawberry.ID, duties: list[AdminDuty]
     ) -> AdminStaff:

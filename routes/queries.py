@@ -21,11 +21,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.schema import schema
 from auth.identity import authenticate
 from config import Settings
 from errors import BadUserInput, ShmsError
+from schema import saved_documents
 from schema.context import Context
-from services import saved_queries
 
 log = logging.getLogger("shms.queries")
 
@@ -154,8 +155,8 @@ def routes(settings: Settings) -> list[Route]:
                 client_address=request.client.host if request.client else None,
                 rate_headers=sink,
             )
-            result = await saved_queries.run(
-                context, name, version=version, query_string=variables, via="http"
+            result = await saved_documents.run(
+                schema, context, name, version=version, query_string=variables, via="http"
             )
         except ShmsError as exc:
             status = STATUS.get(exc.code, 200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import strawberry
@@ -13,8 +14,13 @@ from schema.common import entity_id
 
 strawberry.enum(RoleEnum, description="What an account is allowed to be.")
 Role = RoleEnum
-strawberry.enum(policy.EntityKind, name="EntityKind", description="Kinds of records.")
-EntityKind = policy.EntityKind
+EntityKind = strawberry.enum(
+    enum.Enum(  # type: ignore[misc]
+        "EntityKind", [(d.constant, d.kind) for d in policy.REGISTRY]
+    ),
+    name="EntityKind",
+    description="Kinds of records (every declared entity).",
+)
 strawberry.enum(policy.Access, name="FieldAccess", description="How much of a field you see.")
 FieldAccess = policy.Access
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from bson import ObjectId
 
-from auth.policy import EntityKind as K
 from schema.common import Long
 from schema.context import Info
 from services.buckets import Interval
@@ -91,8 +90,7 @@ class DepartmentGroup:
     ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
         if self.department_id is None:
             return None
-        found = await info.context.loaders.department_by_id.load(ObjectId(self.department_id))
-        return await info.context.access.one(K.DEPARTMENT, found)
+        return await info.context.loaders.department_by_id.load(ObjectId(self.department_id))
 
 
 # -- appointmentsPerDoctor -------------------------------------------------------------------
@@ -112,8 +110,7 @@ class AppointmentsPerDoctorGroup:
 
     @strawberry.field
     async def doctor(self, info: Info) -> Annotated[Doctor, strawberry.lazy("schema.staff")] | None:
-        found = await info.context.loaders.doctor_by_id.load(ObjectId(self.doctor_id))
-        return await info.context.access.one(K.DOCTOR, found)
+        return await info.context.loaders.doctor_by_id.load(ObjectId(self.doctor_id))
 
 
 @strawberry.type

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from auth.policy import EntityKind as K
 from models import billing as m
-from schema.common import Long, Money, entity_id, oid, ref_id, requested
+from schema.common import Long, Money, entity_id, oid, ref_id
 from schema.context import Info
 
 if TYPE_CHECKING:
@@ -50,8 +49,7 @@ class Charge:
     ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
         if self.department_id is None:
             return None
-        department = await info.context.loaders.department_by_id.load(oid(self.department_id))
-        return await info.context.access.one(K.DEPARTMENT, department)
+        return await info.context.loaders.department_by_id.load(oid(self.department_id))
 
 
 @strawberry.type
@@ -98,14 +96,11 @@ class BillingAccount:
     async def patient(
         root: strawberry.Parent[m.BillingAccount], info: Info
     ) -> Annotated[Patient, strawberry.lazy("schema.patients")] | None:
-        patient = await info.context.loaders.patient_by_id.load(root.patient_id)
-        return await info.context.access.one(K.PATIENT, patient, requested(info))
+        return await info.context.loaders.patient_by_id.load(root.patient_id)
 
-    @strawberry.field(description="Billing staff and the patient only.")
-    @staticmethod
-    async def insurance(root: strawberry.Parent[m.BillingAccount], info: Info) -> Insurance | None:
-        await info.context.access.field(K.BILLING_ACCOUNT, "insurance", root)
-        return root.insurance  # type: ignore[return-value]
+    insurance: Insurance | None = strawberry.field(
+        description="Billing staff and the patient only."
+    )
 
     @strawberry.field(description="Charges, oldest first.")
     @staticmethod

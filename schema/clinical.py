@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from auth.policy import EntityKind as K
 from models import clinical as m
-from schema.common import Connection, connection, entity_id, ref_id, requested, requested_nodes
+from schema.common import Connection, connection, entity_id, ref_id
 from schema.context import Info
 
 if TYPE_CHECKING:
@@ -60,16 +59,14 @@ class TreatmentPlan:
     async def patient(
         root: strawberry.Parent[m.TreatmentPlan], info: Info
     ) -> Annotated[Patient, strawberry.lazy("schema.patients")] | None:
-        patient = await info.context.loaders.patient_by_id.load(root.patient_id)
-        return await info.context.access.one(K.PATIENT, patient, requested(info))
+        return await info.context.loaders.patient_by_id.load(root.patient_id)
 
     @strawberry.field(description="The overseeing doctor.")
     @staticmethod
     async def doctor(
         root: strawberry.Parent[m.TreatmentPlan], info: Info
     ) -> Annotated[Doctor, strawberry.lazy("schema.staff")] | None:
-        doctor = await info.context.loaders.doctor_by_id.load(root.doctor_id)
-        return await info.context.access.one(K.DOCTOR, doctor)
+        return await info.context.loaders.doctor_by_id.load(root.doctor_id)
 
     @strawberry.field(description="Treatments recorded under this plan, oldest first.")
     @staticmethod
@@ -81,7 +78,6 @@ class TreatmentPlan:
     ) -> Connection[Treatment]:
         key = (root.id, info.context.page(first, after), ())
         page = await info.context.loaders.treatments_by_plan.load(key)
-        await info.context.access.page(K.TREATMENT, page, requested_nodes(info))
         return connection(Treatment, page)
 
 
@@ -114,8 +110,7 @@ class Treatment:
     @strawberry.field
     @staticmethod
     async def plan(root: strawberry.Parent[m.Treatment], info: Info) -> TreatmentPlan | None:
-        plan = await info.context.loaders.treatment_plan_by_id.load(root.plan_id)
-        return await info.context.access.one(K.TREATMENT_PLAN, plan, requested(info))
+        return await info.context.loaders.treatment_plan_by_id.load(root.plan_id)
 
     @strawberry.field
     @staticmethod
@@ -124,8 +119,7 @@ class Treatment:
     ) -> Annotated[MedicalEquipment, strawberry.lazy("schema.equipment")] | None:
         if root.equipment_id is None:
             return None
-        device = await info.context.loaders.equipment_by_id.load(root.equipment_id)
-        return await info.context.access.one(K.EQUIPMENT, device)
+        return await info.context.loaders.equipment_by_id.load(root.equipment_id)
 
 
 @strawberry.type
@@ -169,16 +163,14 @@ class Prescription:
     async def patient(
         root: strawberry.Parent[m.Prescription], info: Info
     ) -> Annotated[Patient, strawberry.lazy("schema.patients")] | None:
-        patient = await info.context.loaders.patient_by_id.load(root.patient_id)
-        return await info.context.access.one(K.PATIENT, patient, requested(info))
+        return await info.context.loaders.patient_by_id.load(root.patient_id)
 
     @strawberry.field
     @staticmethod
     async def prescriber(
         root: strawberry.Parent[m.Prescription], info: Info
     ) -> Annotated[Doctor, strawberry.lazy("schema.staff")] | None:
-        doctor = await info.context.loaders.doctor_by_id.load(root.prescriber_id)
-        return await info.context.access.one(K.DOCTOR, doctor)
+        return await info.context.loaders.doctor_by_id.load(root.prescriber_id)
 
     @strawberry.field
     @staticmethod
@@ -187,8 +179,7 @@ class Prescription:
     ) -> TreatmentPlan | None:
         if root.treatment_plan_id is None:
             return None
-        plan = await info.context.loaders.treatment_plan_by_id.load(root.treatment_plan_id)
-        return await info.context.access.one(K.TREATMENT_PLAN, plan, requested(info))
+        return await info.context.loaders.treatment_plan_by_id.load(root.treatment_plan_id)
 
 
 @strawberry.input
@@ -200,7 +191,10 @@ class DiagnosisInput:
 @strawberry.input
 class CreateTreatmentPlanInput:
     patient_id: strawberry.ID
-    doctor_id: strawberry.ID
+    doctor_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The overseeing doctor: the caller; only an admin may name another.",
+    )
     diagnosis: DiagnosisInput
     goals: list[str] | None = None
     notes: str | None = None
@@ -222,8 +216,12 @@ class UpdateTreatmentPlanInput:
 
 @strawberry.input
 class RecordTreatmentInput:
-    performed_by_id: strawberry.ID
-    performed_by_role: PerformerRole
+    performed_by_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Who gave it: the caller; only an admin may name another."
+    )
+    performed_by_role: PerformerRole | None = strawberry.field(
+        default=None, description="Taken from the caller's role when they give it themselves."
+    )
     performed_at: datetime
     procedure: str
     notes: str | None = None
@@ -234,7 +232,9 @@ class RecordTreatmentInput:
 @strawberry.input
 class CreatePrescriptionInput:
     patient_id: strawberry.ID
-    prescriber_id: strawberry.ID
+    prescriber_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The prescriber: the caller; only an admin may name another."
+    )
     drug: str
     dose: str
     route: Route

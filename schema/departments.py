@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from auth.policy import EntityKind as K
 from models import departments as m
 from schema.common import Connection, connection, entity_id, ref_id
 from schema.context import Info
@@ -39,8 +38,7 @@ class Department:
     ) -> Annotated[Doctor, strawberry.lazy("schema.staff")] | None:
         if root.head_doctor_id is None:
             return None
-        doctor = await info.context.loaders.doctor_by_id.load(root.head_doctor_id)
-        return await info.context.access.one(K.DOCTOR, doctor)
+        return await info.context.loaders.doctor_by_id.load(root.head_doctor_id)
 
     @strawberry.field
     @staticmethod

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from auth.access import mask
-from auth.policy import Access
-from auth.policy import EntityKind as K
 from models import patients as m
-from schema.common import Connection, connection, entity_id, ref_id, requested, requested_nodes
+from schema.common import Connection, connection, entity_id, ref_id
 from schema.context import Info
 from schema.scheduling import appointments_field
 
@@ -64,22 +61,10 @@ class EmergencyContact:
     phone: str
 
 
-def _guarded(group: str) -> Any:
-    """A field shown only under ``group`` of the access policy; else null with FORBIDDEN."""
-
-    async def check(root: m.Patient, info: Info) -> Access:
-        return await info.context.access.field(K.PATIENT, group, root)
-
-    return check
-
-
-_contact, _clinical, _schedule, _billing = (
-    _guarded(g) for g in ("contact", "clinical", "schedule", "billing")
-)
-
-
 @strawberry.type(description="A person registered for care at the facility.")
 class Patient:
+    """Field access comes from ``models.patients.PATIENT`` (``schema.enforce`` applies it)."""
+
     id: strawberry.ID = strawberry.field(resolver=entity_id)
     first_name: str
     last_name: str
@@ -87,47 +72,17 @@ class Patient:
     sex: Sex
     created_at: datetime
     updated_at: datetime
-
-    @strawberry.field(description="Masked (last four characters) for most roles.")
-    @staticmethod
-    async def national_id(root: strawberry.Parent[m.Patient], info: Info) -> str | None:
-        access = await info.context.access.field(K.PATIENT, "nationalId", root)
-        return root.national_id if access == Access.FULL else mask(root.national_id)
-
-    @strawberry.field
-    @staticmethod
-    async def contact(root: strawberry.Parent[m.Patient], info: Info) -> Contact | None:
-        await _contact(root, info)
-        return root.contact  # type: ignore[return-value]
+    national_id: str | None = strawberry.field(
+        description="Masked (last four characters) for most roles."
+    )
+    contact: Contact | None
+    emergency_contact: EmergencyContact | None
+    allergies: list[Allergy] | None
+    medical_history: list[MedicalHistoryEntry] | None
 
     @strawberry.field
     @staticmethod
-    async def emergency_contact(
-        root: strawberry.Parent[m.Patient], info: Info
-    ) -> EmergencyContact | None:
-        await _contact(root, info)
-        return root.emergency_contact  # type: ignore[return-value]
-
-    @strawberry.field
-    @staticmethod
-    async def allergies(root: strawberry.Parent[m.Patient], info: Info) -> list[Allergy] | None:
-        await _clinical(root, info)
-        return root.allergies  # type: ignore[return-value]
-
-    @strawberry.field
-    @staticmethod
-    async def medical_history(
-        root: strawberry.Parent[m.Patient], info: Info
-    ) -> list[MedicalHistoryEntry] | None:
-        await _clinical(root, info)
-        return root.medical_history  # type: ignore[return-value]
-
-    @strawberry.field
-    @staticmethod
-    async def primary_doctor_id(
-        root: strawberry.Parent[m.Patient], info: Info
-    ) -> strawberry.ID | None:
-        await _schedule(root, info)
+    def primary_doctor_id(root: strawberry.Parent[m.Patient]) -> strawberry.ID | None:
         return ref_id(root.primary_doctor_id)
 
     @strawberry.field
@@ -135,15 +90,11 @@ class Patient:
     async def primary_doctor(
         root: strawberry.Parent[m.Patient], info: Info
     ) -> Annotated[Doctor, strawberry.lazy("schema.staff")] | None:
-        await _schedule(root, info)
         if root.primary_doctor_id is None:
             return None
-        doctor = await info.context.loaders.doctor_by_id.load(root.primary_doctor_id)
-        return await info.context.access.one(K.DOCTOR, doctor)
+        return await info.context.loaders.doctor_by_id.load(root.primary_doctor_id)
 
-    appointments = appointments_field(
-        "appointments_by_patient", "This patient's appointments", (K.PATIENT, "schedule")
-    )
+    appointments = appointments_field("appointments_by_patient", "This patient's appointments")
 
     @strawberry.field
     @staticmethod
@@ -155,10 +106,8 @@ class Patient:
     ) -> Connection[Annotated[TreatmentPlan, strawberry.lazy("schema.clinical")]] | None:
         from schema.clinical import TreatmentPlan
 
-        await _clinical(root, info)
         key = (root.id, info.context.page(first, after), ())
         page = await info.context.loaders.treatment_plans_by_patient.load(key)
-        await info.context.access.page(K.TREATMENT_PLAN, page, requested_nodes(info))
         return connection(TreatmentPlan, page)
 
     @strawberry.field
@@ -171,10 +120,8 @@ class Patient:
     ) -> Connection[Annotated[Prescription, strawberry.lazy("schema.clinical")]] | None:
         from schema.clinical import Prescription
 
-        await _clinical(root, info)
         key = (root.id, info.context.page(first, after), ())
         page = await info.context.loaders.prescriptions_by_patient.load(key)
-        await info.context.access.page(K.PRESCRIPTION, page, requested_nodes(info))
         return connection(Prescription, page)
 
     @strawberry.field
@@ -182,9 +129,7 @@ class Patient:
     async def billing_account(
         root: strawberry.Parent[m.Patient], info: Info
     ) -> Annotated[BillingAccount, strawberry.lazy("schema.billing")] | None:
-        await _billing(root, info)
-        account = await info.context.loaders.billing_account_by_patient.load(root.id)
-        return await info.context.access.one(K.BILLING_ACCOUNT, account, requested(info))
+        return await info.context.loaders.billing_account_by_patient.load(root.id)
 
 
 @strawberry.input

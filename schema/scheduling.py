@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from auth.policy import EntityKind as K
 from models import scheduling as m
-from schema.common import Connection, connection, entity_id, ref_id, requested, requested_nodes
+from schema.common import Connection, connection, entity_id, ref_id
 from schema.context import Info
 
 if TYPE_CHECKING:
@@ -57,24 +56,12 @@ class Appointment:
     created_at: datetime
     updated_at: datetime
 
-    @strawberry.field
-    @staticmethod
-    async def reason(root: strawberry.Parent[m.Appointment], info: Info) -> str | None:
-        await info.context.access.field(K.APPOINTMENT, "reason", root)
-        return root.reason
+    reason: str | None
+    notes: str | None
 
     @strawberry.field
     @staticmethod
-    async def notes(root: strawberry.Parent[m.Appointment], info: Info) -> str | None:
-        await info.context.access.field(K.APPOINTMENT, "notes", root)
-        return root.notes
-
-    @strawberry.field
-    @staticmethod
-    async def patient_id(
-        root: strawberry.Parent[m.Appointment], info: Info
-    ) -> strawberry.ID | None:
-        await info.context.access.field(K.APPOINTMENT, "patient", root)
+    def patient_id(root: strawberry.Parent[m.Appointment]) -> strawberry.ID | None:
         return strawberry.ID(str(root.patient_id))
 
     @strawberry.field
@@ -97,25 +84,21 @@ class Appointment:
     async def patient(
         root: strawberry.Parent[m.Appointment], info: Info
     ) -> Annotated[Patient, strawberry.lazy("schema.patients")] | None:
-        await info.context.access.field(K.APPOINTMENT, "patient", root)
-        patient = await info.context.loaders.patient_by_id.load(root.patient_id)
-        return await info.context.access.one(K.PATIENT, patient, requested(info))
+        return await info.context.loaders.patient_by_id.load(root.patient_id)
 
     @strawberry.field
     @staticmethod
     async def doctor(
         root: strawberry.Parent[m.Appointment], info: Info
     ) -> Annotated[Doctor, strawberry.lazy("schema.staff")] | None:
-        doctor = await info.context.loaders.doctor_by_id.load(root.doctor_id)
-        return await info.context.access.one(K.DOCTOR, doctor)
+        return await info.context.loaders.doctor_by_id.load(root.doctor_id)
 
     @strawberry.field
     @staticmethod
     async def department(
         root: strawberry.Parent[m.Appointment], info: Info
     ) -> Annotated[Department, strawberry.lazy("schema.departments")] | None:
-        department = await info.context.loaders.department_by_id.load(root.department_id)
-        return await info.context.access.one(K.DEPARTMENT, department)
+        return await info.context.loaders.department_by_id.load(root.department_id)
 
     @strawberry.field
     @staticmethod
@@ -124,15 +107,12 @@ class Appointment:
     ) -> Annotated[MedicalEquipment, strawberry.lazy("schema.equipment")] | None:
         if root.equipment_id is None:
             return None
-        device = await info.context.loaders.equipment_by_id.load(root.equipment_id)
-        return await info.context.access.one(K.EQUIPMENT, device)
+        return await info.context.loaders.equipment_by_id.load(root.equipment_id)
 
 
-def appointments_field(loader: str, owner: str, guard: tuple[K, str] | None = None) -> Any:
-    """The ``appointments`` list of a patient, doctor or device: one shape, one loader each.
-
-    ``guard`` names the owner's field group that must be readable (a doctor's schedule, say).
-    """
+def appointments_field(loader: str, owner: str) -> Any:
+    """The ``appointments`` list of a patient, doctor or device: one shape, one loader each
+    (the owner's field group, and each row, are checked by ``schema.enforce``)."""
 
     async def appointments(
         root: strawberry.Parent[Any],
@@ -141,11 +121,8 @@ def appointments_field(loader: str, owner: str, guard: tuple[K, str] | None = No
         after: str | None = None,
         status: list[AppointmentStatus] | None = None,
     ) -> Connection[Appointment] | None:
-        if guard is not None:
-            await info.context.access.field(guard[0], guard[1], root)
         key = (root.id, info.context.page(first, after), status_filter(status))
         page = await getattr(info.context.loaders, loader).load(key)
-        await info.context.access.page(K.APPOINTMENT, page, requested_nodes(info))
         return connection(Appointment, page)
 
     return strawberry.field(resolver=appointments, description=f"{owner} by start time.")

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from auth.policy import EntityKind as K
 from models import staff as m
 from schema.common import entity_id
 from schema.context import Info
@@ -32,20 +31,8 @@ class StaffContact:
     phone: str | None
 
 
-def _kind(root: m.StaffMember) -> K:
-    if isinstance(root, m.Doctor):
-        return K.DOCTOR
-    return K.NURSE if isinstance(root, m.Nurse) else K.ADMIN_STAFF
-
-
-async def _licence(root: m.Doctor | m.Nurse, info: Info) -> str | None:
-    await info.context.access.field(_kind(root), "staffDetails", root)
-    return root.licence_number
-
-
 async def _department(root: m.StaffMember, info: Info) -> Department | None:
-    department = await info.context.loaders.department_by_id.load(root.department_id)
-    return await info.context.access.one(K.DEPARTMENT, department)
+    return await info.context.loaders.department_by_id.load(root.department_id)
 
 
 @strawberry.interface(description="Fields every employee has.")
@@ -57,11 +44,7 @@ class StaffMember:
     created_at: datetime
     updated_at: datetime
 
-    @strawberry.field(description="Work contact; staff only.")
-    @staticmethod
-    async def contact(root: strawberry.Parent[m.StaffMember], info: Info) -> StaffContact | None:
-        await info.context.access.field(_kind(root), "staffDetails", root)
-        return root.contact  # type: ignore[return-value]
+    contact: StaffContact | None = strawberry.field(description="Work contact; staff only.")
 
     @strawberry.field
     @staticmethod
@@ -83,14 +66,12 @@ class Doctor(StaffMember):
         return isinstance(obj, m.Doctor)
 
     specialty: str
-    licence_number: str | None = strawberry.field(resolver=_licence)
+    licence_number: str | None
     location: GeoPoint | None = strawberry.field(
         description="Where the doctor practises, if recorded; see doctorsNear."
     )
 
-    appointments = appointments_field(
-        "appointments_by_doctor", "This doctor's appointments", (K.DOCTOR, "schedule")
-    )
+    appointments = appointments_field("appointments_by_doctor", "This doctor's appointments")
 
 
 @strawberry.type
@@ -99,7 +80,7 @@ class Nurse(StaffMember):
     def is_type_of(cls, obj: object, _info: object) -> bool:
         return isinstance(obj, m.Nurse)
 
-    licence_number: str | None = strawberry.field(resolver=_licence)
+    licence_number: str | None
     ward: str | None
 
 

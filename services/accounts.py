@@ -19,15 +19,16 @@ from typing import Any
 from argon2 import PasswordHasher
 from bson import ObjectId
 
+import db
 from auth import passwords
 from auth.roles import Role
-from errors import BadUserInput, Unauthenticated
+from errors import BadUserInput, NotFound, Unauthenticated
 from models.accounts import Account, RefreshToken, ServiceClient
 from models.base import Entity, utcnow
 from models.departments import Department
 from models.patients import Patient
 from models.staff import AdminStaff, Doctor, Nurse
-from services.common import ensure_exists, insert
+from services.common import ensure_exists, get_or_404, insert, update
 from services.validation import build, require
 
 MIN_PASSWORD_LENGTH = 8
@@ -87,6 +88,19 @@ async def _staff_record(roles: Iterable[Role], staff_id: ObjectId) -> Entity:
         if found is not None:
             return found
     raise BadUserInput(f"staffId: no staff record {staff_id}", {"staffId": "no such staff record"})
+
+
+async def _staff_active(account: Account) -> bool:
+    """Whether the staff record an account acts as is active (read from MongoDB: sign-in is
+    rare and must not trust a cache). An account linked to no record has nothing to check."""
+    if account.staff_id is None:
+        return True
+    wanted = {_STAFF_RECORDS[r] for r in account.roles if r in _STAFF_RECORDS}
+    for model in wanted or set(_STAFF_RECORDS.values()):
+        raw = await db.collection(model).find_one({"_id": account.staff_id}, {"active": 1})
+        if raw is not None:
+            return bool(raw.get("active", True))
+    return True
 
 
 async def create_account(
@@ -199,6 +213,8 @@ async def sign_in_with_password(username: str, password: str, *, refresh_ttl: in
         ok = await asyncio.to_thread(passwords.verify, stored, password)
     if not ok or account is None or not account.active:
         raise Unauthenticated("Invalid username or password", reason="invalid_credentials")
+    if not await _staff_active(account):
+        raise Unauthenticated("Invalid username or password", reason="inactive_staff")
     assert account.id is not None and stored is not None
     if passwords.needs_rehash(stored):
         await _upgrade_hash(account, password)
@@ -246,8 +262,36 @@ async def refresh(token: str, *, refresh_ttl: int) -> Grant:
         await revoke_family(stored.family_id)
         raise Unauthenticated("Invalid refresh token", reason="refresh_token_reuse")
     account = await Account.get(stored.account_id)
-    if account is None or not account.active or account.id is None:
-        await revoke_family(stored.family_id)
+    if (
+        account is None
+        or not account.active
+        or account.id is None
+        or not await _staff_active(account)
+    ):
+        await revoke_family(stored.family_id)  # a disabled account's sessions end for good
         raise Unauthenticated("Invalid refresh token", reason="inactive_account")
     new_token = await _new_refresh_token(account.id, stored.family_id, refresh_ttl)
     return Grant(account_claims(account), new_token)
+
+
+async def update_account(
+    account_id: ObjectId, *, active: bool | None = None, roles: Iterable[Role] | None = None
+) -> Account:
+    """Enable or disable an account, or change its roles. Like every write it ends in
+    ``services.changes.changed``, which drops the cached status: tokens already issued are
+    refused (``account_disabled``) or lose the roles from the next request on."""
+    changes: dict[str, Any] = {}
+    if active is not None:
+        changes["active"] = active
+    if roles is not None:
+        changes["roles"] = list(dict.fromkeys(Role(r) for r in roles))
+    account = await get_or_404(Account, account_id, "Account")
+    return await update(account, changes, "account") if changes else account
+
+
+async def update_service_client(client_id: str, *, active: bool) -> ServiceClient:
+    """Enable or disable a machine client; its tokens follow at once, as an account's do."""
+    client = await ServiceClient.find_one({"client_id": client_id})
+    if client is None:
+        raise NotFound("ServiceClient", client_id)
+    return await update(client, {"active": active}, "service client")

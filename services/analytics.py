@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from beanie import Document
 from bson import ObjectId
 
+import db
 from cache import results
 from errors import BadUserInput
 from models.base import utcnow
@@ -32,7 +33,7 @@ from models.equipment import MedicalEquipment
 from models.scheduling import Appointment, AppointmentStatus
 from services.buckets import Bucket, Interval, buckets
 from services.deidentify import Disclosure, Row, count_suppressed, suppress, withhold
-from services.validation import parse_id
+from services.validation import instant, parse_id
 
 Report = dict[str, Any]
 Stage = dict[str, Any]
@@ -77,17 +78,11 @@ class AnalyticsFilter:
         return int((self.end - self.start).total_seconds() // 60)
 
 
-def _instant(value: datetime, field: str) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise BadUserInput(f"{field}: must include a time zone offset", {field: "has no offset"})
-    return value.astimezone(UTC)
-
-
 def analytics_filter(
     start: datetime, end: datetime, department_id: str | None, field: str = "filter"
 ) -> AnalyticsFilter:
     """A checked filter, or ``BAD_USER_INPUT`` naming the offending ``filter.*`` path."""
-    since, until = _instant(start, f"{field}.from"), _instant(end, f"{field}.to")
+    since, until = instant(start, f"{field}.from"), instant(end, f"{field}.to")
     if until <= since:
         raise BadUserInput(
             f"{field}.to: must be after {field}.from", {f"{field}.to": "not after from"}
@@ -258,7 +253,7 @@ def _bucket_of(field: str, starts: list[datetime]) -> Any:
 
 async def _aggregate(model: type[Document], pipeline: list[Stage]) -> list[dict[str, Any]]:
     # Large groupings may spill to disk on servers before 6.0 (where it became the default).
-    cursor = model.get_motor_collection().aggregate(pipeline, allowDiskUse=True)
+    cursor = db.collection(model).aggregate(pipeline, allowDiskUse=True)
     rows: list[dict[str, Any]] = await cursor.to_list(None)
     return rows
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 
+import db
 from errors import BadUserInput
 from models.base import utcnow
 from models.calendars import DAY_MINUTES, CalendarException, WorkingHours
@@ -34,7 +35,7 @@ from models.scheduling import (
     on_grid,
 )
 from services import calendars
-from services.validation import require
+from services.validation import instant, require
 
 MAX_WINDOW = timedelta(days=31)
 Interval = tuple[datetime, datetime]
@@ -159,7 +160,7 @@ def _check_window(start_at: datetime, end_at: datetime) -> None:
 
 async def _busy(query: dict[str, object], start_at: datetime, end_at: datetime) -> list[Interval]:
     """[start, end) of the active appointments matching ``query`` that overlap the window."""
-    cursor = Appointment.get_motor_collection().find(
+    cursor = db.collection(Appointment).find(
         {
             **query,
             "status": {"$in": _ACTIVE},
@@ -180,7 +181,7 @@ async def _device_busy(
     """Per device, merged: its active appointments, its reservations (bookings in flight
     included) and its maintenance windows, in three queries."""
     busy: dict[ObjectId, list[Interval]] = {d: [] for d in devices}
-    appointments = Appointment.get_motor_collection().find(
+    appointments = db.collection(Appointment).find(
         {
             "equipment_id": {"$in": list(devices)},
             "status": {"$in": _ACTIVE},
@@ -193,7 +194,7 @@ async def _device_busy(
         busy[raw["equipment_id"]].append(
             (raw["start_at"].replace(tzinfo=UTC), raw["end_at"].replace(tzinfo=UTC))
         )
-    reservations = Reservation.get_motor_collection().find(
+    reservations = db.collection(Reservation).find(
         {
             "resource": ReservedResource.EQUIPMENT.value,
             "resource_id": {"$in": list(devices)},
@@ -246,7 +247,7 @@ async def availability(
 ) -> list[Slot]:
     """Bookable slots of ``appointment_type_id`` with the doctor within ``[start_at, end_at)``,
     starting no earlier than the next grid slot from now."""
-    start_at, end_at = start_at.astimezone(UTC), end_at.astimezone(UTC)
+    start_at, end_at = instant(start_at, "from"), instant(end_at, "to")
     _check_window(start_at, end_at)
     doctor = await calendars.get_doctor(doctor_id)
     kind = await calendars.get_appointment_type(appointment_type_id)
@@ -276,7 +277,7 @@ async def availability(
     duration = timedelta(minutes=kind.duration_minutes)
     if kind.equipment_type is None:
         return _slots(free, duration, None, {})
-    devices = await MedicalEquipment.get_motor_collection().distinct(
+    devices = await db.collection(MedicalEquipment).distinct(
         "_id",
         {
             "department_id": doctor.department_id,

@@ -19,6 +19,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+import db
 from errors import BadUserInput, Conflict, NotFound
 from models.base import Entity, Ref, utcnow
 from models.billing import BillingAccount, Charge, ChargeSource, Payment
@@ -180,7 +181,7 @@ def _already_charged(source_id: ObjectId) -> Conflict:
 
 
 async def _write(account: BillingAccount, guard: Query, update: Query) -> BillingAccount | None:
-    raw = await BillingAccount.get_motor_collection().find_one_and_update(
+    raw = await db.collection(BillingAccount).find_one_and_update(
         {"_id": account.id, "currency": account.currency, **guard},
         update,
         return_document=ReturnDocument.AFTER,

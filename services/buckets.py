@@ -15,6 +15,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from errors import BadUserInput
+from services.validation import instant
 
 
 class Interval(StrEnum):
@@ -83,8 +84,10 @@ def buckets(
     day, week or month holding ``start``, the last ends at or after ``end``.
 
     More than ``limit`` buckets is ``BAD_USER_INPUT`` on ``field``; the walk stops there, so a
-    huge range costs no more than the limit.
+    huge range costs no more than the limit. Ends outside SHMS's calendar are refused too: the
+    walk steps a bucket past ``end`` and converts local midnights, which would overflow there.
     """
+    start, end = instant(start, f"{field}.from"), instant(end, f"{field}.to")
     out: list[Bucket] = []
     days = _days(start, end, interval, zone)
     first = next(days)

@@ -14,6 +14,7 @@ from typing import Any
 from beanie.odm.enums import SortDirection
 from bson import ObjectId
 
+import db
 from errors import BadUserInput
 from models.base import utcnow
 from models.calendars import (
@@ -120,7 +121,7 @@ async def get_exception(id: ObjectId) -> CalendarException:
 
 
 async def remove_exception(exception: CalendarException) -> CalendarException:
-    await CalendarException.get_motor_collection().delete_one({"_id": exception.id})
+    await db.collection(CalendarException).delete_one({"_id": exception.id})
     await changed(exception, "deleted")
     return exception
 
@@ -189,7 +190,7 @@ async def get_maintenance(id: ObjectId) -> MaintenanceWindow:
 
 
 async def cancel_maintenance(window: MaintenanceWindow) -> MaintenanceWindow:
-    await MaintenanceWindow.get_motor_collection().delete_one({"_id": window.id})
+    await db.collection(MaintenanceWindow).delete_one({"_id": window.id})
     await changed(window, "deleted")
     return window
 

@@ -1,25 +1,157 @@
-"""Care relationships: which doctors and departments treat a patient.
+"""Care relationships, computed from clinical facts that have a lifetime.
 
-Access control reads them from the patient document itself, so checking a row costs no query
-and a clinician's patient list is one indexed filter. They are derived data: recorded after the
-appointment or plan that creates them is stored; if that second write fails the clinician simply
-does not see the patient yet (the failure is closed, not open) and booking again records it.
+A clinician treats a patient (``Rel.CARE``), and a department is seeing them (``Rel.DEPARTMENT``),
+only while a fact says so: every entity whose declaration has a ``CareSource`` contributes (an
+upcoming or current appointment, one completed within ``SHMS_CARE_RELATIONSHIP_DAYS``, an active
+treatment plan, and later admissions), and nothing else does. Cancelled and missed appointments
+never do. When the facts end, so does the access.
+
+The relations are derived data kept on the patient document (``Patient.care``), each stamped
+with the instant it lapses, so a row check costs nothing beyond the patient row the checks load
+anyway (and the document cache serves), and a clinician's list filter is one indexed query.
+They are recomputed from the sources, never accumulated, by ``refresh`` after every write of a
+source row (``services.changes.changed``); a compare-and-set on ``care_revision`` makes the last
+recomputation one that read the sources after the last write. Lapsing needs no write: "until"
+is compared with the clock at every check.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
 from bson import ObjectId
 from pymongo import ReturnDocument
 
-from models.patients import Patient
-from services.changes import changed
+import db
+from auth.policy import CONFIGURED_CARE_DAYS, REGISTRY, CareSource, Declaration
+from config import get_settings
+from models.base import utcnow
+from models.patients import CareLink, Patient
+
+ATTEMPTS = 8
+"""Recomputations tried against concurrent writers before giving up (logged; fails closed on
+the next refresh of the patient)."""
 
 
-async def record(patient_id: ObjectId, doctor_id: ObjectId, department_id: ObjectId) -> None:
-    raw = await Patient.get_motor_collection().find_one_and_update(
-        {"_id": patient_id},
-        {"$addToSet": {"care_team": doctor_id, "care_departments": department_id}},
-        return_document=ReturnDocument.AFTER,
+@dataclass(frozen=True)
+class CareFacts:
+    """Who treats one patient and which departments see them, each with when it lapses."""
+
+    links: tuple[CareLink, ...]
+
+    def _holds(self, attribute: str, key: ObjectId | None, now: datetime) -> bool:
+        if key is None:
+            return False
+        return any(
+            getattr(link, attribute) == key and (link.until is None or link.until > now)
+            for link in self.links
+        )
+
+    def treated_by(self, staff_id: ObjectId | None, now: datetime) -> bool:
+        return self._holds("clinician_id", staff_id, now)
+
+    def seen_in(self, department_id: ObjectId | None, now: datetime) -> bool:
+        return self._holds("department_id", department_id, now)
+
+
+NONE = CareFacts(())
+
+
+def of(patient: Patient | None) -> CareFacts:
+    return CareFacts(tuple(patient.care)) if patient is not None else NONE
+
+
+def sources() -> list[tuple[Declaration, CareSource]]:
+    return [(d, d.care) for d in REGISTRY if d.care is not None and d.model is not None]
+
+
+def _lifetime(value: timedelta | None | str) -> timedelta | None:
+    if value == CONFIGURED_CARE_DAYS:
+        return timedelta(days=get_settings().shms_care_relationship_days)
+    assert not isinstance(value, str)
+    return value
+
+
+def link_of(source: CareSource, row: Mapping[str, Any]) -> CareLink | None:
+    """The relation one source row gives, if any (``row`` as stored, snake_case)."""
+    status = row.get(source.status)
+    status = getattr(status, "value", status)
+    if status not in source.lifetime:
+        return None
+    span = _lifetime(source.lifetime[status])
+    ends = row.get(source.ends) if source.ends else None
+    until = ends + span if span is not None and isinstance(ends, datetime) else None
+    return CareLink(
+        clinician_id=row.get(source.clinician),
+        department_id=row.get(source.department) if source.department else None,
+        until=until,
     )
-    if raw is not None:  # cached copies must learn the new relationship too
-        await changed(Patient.model_validate(raw), "care_changed")
+
+
+def merge(links: Iterable[CareLink]) -> list[CareLink]:
+    """One link per (clinician, department), keeping the latest lapse (``None`` is latest)."""
+    best: dict[tuple[Any, Any], CareLink] = {}
+    for link in links:
+        key = (link.clinician_id, link.department_id)
+        old = best.get(key)
+        if old is None or old.until is None:
+            best[key] = old or link
+        elif link.until is None or link.until > old.until:
+            best[key] = link
+    return [best[k] for k in sorted(best, key=lambda k: (str(k[0]), str(k[1])))]
+
+
+async def _derive(patient_id: ObjectId) -> list[CareLink]:
+    found: list[CareLink] = []
+    for declaration, source in sources():
+        query = {
+            declaration.patient or "patient_id": patient_id,
+            source.status: {"$in": [str(s) for s in source.lifetime]},
+        }
+        async for row in db.collection(declaration.model).find(query):
+            link = link_of(source, row)
+            if link is not None:
+                found.append(link)
+    return merge(found)
+
+
+async def refresh(patient_id: ObjectId | None) -> Patient | None:
+    """Recompute one patient's relations from their sources; the stored patient, or None."""
+    if patient_id is None:
+        return None
+    patients = db.collection(Patient)
+    for _ in range(ATTEMPTS):
+        current = await patients.find_one({"_id": patient_id}, {"care_revision": 1})
+        if current is None:
+            return None
+        revision = current.get("care_revision", 0)
+        links = await _derive(patient_id)
+        raw = await patients.find_one_and_update(
+            {"_id": patient_id, "care_revision": revision},
+            {
+                "$set": {
+                    "care": [link.model_dump() for link in links],
+                    "care_revision": revision + 1,
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if raw is not None:
+            return Patient.model_validate(raw)
+    raise RuntimeError(f"care relations of patient {patient_id} kept changing; retry the write")
+
+
+def where(
+    *, clinician: ObjectId | None = None, department: ObjectId | None = None
+) -> dict[str, Any]:
+    """The patients a clinician treats, or a department sees, now (one indexed filter)."""
+    now = utcnow()
+    match: dict[str, Any] = {"$or": [{"until": None}, {"until": {"$gt": now}}]}
+    if clinician is not None:
+        match["clinician_id"] = clinician
+    else:
+        match["department_id"] = department
+    return {"care": {"$elemMatch": match}}

@@ -23,7 +23,7 @@ from models.clinical import (
 from models.equipment import MedicalEquipment
 from models.patients import Patient
 from models.staff import Doctor, Nurse
-from services import care, common
+from services import common
 from services.changes import changed
 from services.pagination import BY_ID, Page, PageArgs, Query, both, paginate
 from services.validation import build, merged, require
@@ -69,11 +69,9 @@ async def create_treatment_plan(data: Mapping[str, Any]) -> TreatmentPlan:
     require(plan.status not in _CLOSED_PLANS, "status", "a new plan cannot start closed")
     await common.ensure_exists(Patient, plan.patient_id, "patientId", "patient")
     doctor = await Doctor.get(plan.doctor_id)
-    require(doctor is not None, "doctorId", "no such doctor")
-    assert doctor is not None
+    require(doctor is not None and doctor.active, "doctorId", "no such active doctor")
     _check_dates(plan)
-    await common.insert(plan, "treatment plan")
-    await care.record(plan.patient_id, plan.doctor_id, doctor.department_id)
+    await common.insert(plan, "treatment plan")  # its care relationship follows (services.care)
     return plan
 
 
@@ -103,8 +101,6 @@ async def update_treatment_plan(id: ObjectId, changes: Mapping[str, Any]) -> Tre
     updated = await common.update(
         plan, changes, "treatment plan", expected={"status": plan.status.value}
     )
-    if new_doctor is not None:
-        await care.record(plan.patient_id, new_doctor.id, new_doctor.department_id)  # type: ignore[arg-type]
     return updated
 
 

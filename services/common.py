@@ -9,6 +9,7 @@ from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
+import db
 from errors import BadUserInput, Conflict, NotFound
 from models.base import Entity
 from services.changes import changed
@@ -70,10 +71,8 @@ async def update(
     if unsets:
         operation["$unset"] = unsets
     try:
-        result = (
-            await type(doc)
-            .get_motor_collection()
-            .update_one({"_id": doc.id, **(expected or {})}, operation)
+        result = await db.collection(type(doc)).update_one(
+            {"_id": doc.id, **(expected or {})}, operation
         )
     except DuplicateKeyError as exc:
         raise _conflict(exc, entity) from None

@@ -18,6 +18,7 @@ from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
 from pymongo import ReturnDocument
 
+import db
 from errors import BadUserInput, Conflict, NotFound
 from models.base import utcnow
 from models.departments import Department
@@ -80,7 +81,7 @@ def _parse_status(status: EquipmentStatus | str) -> EquipmentStatus:
 async def _compare_and_set(
     current: MedicalEquipment, expected: Query, update: Query
 ) -> MedicalEquipment | None:
-    raw = await MedicalEquipment.get_motor_collection().find_one_and_update(
+    raw = await db.collection(MedicalEquipment).find_one_and_update(
         {"_id": current.id, **expected}, update, return_document=ReturnDocument.AFTER
     )
     return None if raw is None else MedicalEquipment.model_validate(raw)

@@ -41,6 +41,7 @@ from beanie import Document
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
+import db
 from errors import BadUserInput, Conflict, ShmsError
 from models.base import utcnow
 from models.idempotency import IdempotencyKey, IdempotencyStatus
@@ -93,7 +94,7 @@ def check_key(key: str) -> None:
 
 
 def _collection() -> Any:
-    return IdempotencyKey.get_motor_collection()
+    return db.collection(IdempotencyKey)
 
 
 @dataclasses.dataclass(frozen=True)

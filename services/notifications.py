@@ -32,6 +32,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+import db
 from events.types import DomainEvent
 from models.base import utcnow
 from models.clinical import Prescription, PrescriptionStatus
@@ -57,7 +58,7 @@ MAX_ERROR_LENGTH = 300
 
 
 def _collection() -> Any:
-    return Notification.get_motor_collection()
+    return db.collection(Notification)
 
 
 def _when(moment: datetime) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from bson import json_util
 from bson.json_util import JSONOptions
 
+import db
 from errors import BadUserInput
 from models.base import Entity
 
@@ -139,7 +140,7 @@ async def paginate_many(
             {"$group": {"_id": f"${key_field}", "items": {"$push": "$$ROOT"}}},
             {"$project": {"items": {"$slice": ["$items", args.first + 1]}}},
         ]
-        rows = await model.get_motor_collection().aggregate(pipeline).to_list(None)
+        rows = await db.collection(model).aggregate(pipeline).to_list(None)
         grouped = {row["_id"]: row["items"] for row in rows}
     pages: dict[Hashable, Page[D]] = {}
     for key in keys:
@@ -160,6 +161,6 @@ async def count_many(
         {"$match": {key_field: {"$in": list(keys)}, **query}},
         {"$group": {"_id": f"${key_field}", "n": {"$sum": 1}}},
     ]
-    rows = await model.get_motor_collection().aggregate(pipeline).to_list(None)
+    rows = await db.collection(model).aggregate(pipeline).to_list(None)
     counts = {row["_id"]: int(row["n"]) for row in rows}
     return {key: counts.get(key, 0) for key in keys}

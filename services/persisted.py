@@ -20,6 +20,10 @@ caller never stores a document. With ``*``, anonymous callers are restricted too
 admin role). Only authenticated callers store documents: anonymous text + hash runs unstored,
 so no unauthenticated client can fill the collection. ``shms persist`` registers documents at
 deploy time. ``app.py`` applies ``resolve`` to every HTTP request and every WebSocket operation.
+
+This module never parses GraphQL: the API layer (``schema.persisted_documents``) does, and hands
+in what a decision needs as plain facts (``Analysed``), so storage and the allow-list rules stay
+independent of graphql-core.
 """
 
 from __future__ import annotations
@@ -29,21 +33,10 @@ import hashlib
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
-    parse,
-)
 from pymongo.errors import DuplicateKeyError
 
 from config import Settings
@@ -81,6 +74,28 @@ class PersistedQueryNotSupported(ShmsError):
 
 class OperationNotAllowed(ShmsError):
     code = "OPERATION_NOT_ALLOWED"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of a document, as the allow-list rules see it."""
+
+    kind: str  # "query", "mutation" or "subscription"
+    root_fields: tuple[str | None, ...]
+    """Names (not aliases) of its root fields through fragments; ``None``: a missing fragment."""
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """What the API layer found in a document that parses."""
+
+    operations: tuple[Operation, ...]
+    executable: bool
+    """False when it also holds definitions that are neither operations nor fragments."""
+
+
+Analyser = Callable[[str], Analysed]
+"""Parses a document into ``Analysed``, or raises ``BadUserInput`` when it does not parse."""
 
 
 class _Recent:
@@ -132,19 +147,10 @@ async def lookup(sha: str) -> str | None:
     return row.document
 
 
-def parse_document(text: str, max_tokens: int | None = None) -> DocumentNode:
-    """Parse ``text`` or raise ``BAD_USER_INPUT`` (only documents that parse are stored)."""
-    try:
-        return parse(text, max_tokens=max_tokens)
-    except GraphQLError as error:
-        raise BadUserInput(
-            f"The document does not parse: {error.message}", fields={"query": error.message}
-        ) from None
+async def register(text: str, registered_by: str | None) -> str:
+    """Store ``text`` under its hash (idempotent: a second registration changes nothing).
 
-
-async def register(text: str, registered_by: str | None, max_tokens: int | None = None) -> str:
-    """Store ``text`` under its hash (idempotent: a second registration changes nothing)."""
-    parse_document(text, max_tokens)
+    Only documents that parse may be stored: the caller has analysed ``text`` first."""
     sha = digest(text)
     if recent.get(sha) is None:
         # Registered before (or concurrently): the same text, by construction.
@@ -177,46 +183,18 @@ def _requested_hash(extensions: Mapping[str, Any] | None) -> str | None:
     return sha
 
 
-def _root_fields(
-    selections: SelectionSetNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    seen: frozenset[str],
-) -> Iterator[str | None]:
-    """Names of the root fields, through fragments; ``None`` for a fragment that is missing."""
-    for selection in selections.selections:
-        if isinstance(selection, FieldNode):
-            yield selection.name.value
-        elif isinstance(selection, InlineFragmentNode):
-            yield from _root_fields(selection.selection_set, fragments, seen)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            if name in seen:
-                continue  # a cycle: validation refuses the document anyway
-            fragment = fragments.get(name)
-            if fragment is None:
-                yield None
-            else:
-                yield from _root_fields(fragment.selection_set, fragments, seen | {name})
-
-
-def only_saved_queries(document: DocumentNode) -> bool:
+def only_saved_queries(document: Analysed) -> bool:
     """Whether every operation of ``document`` is a query selecting saved-query fields only."""
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    operations = 0
-    for definition in document.definitions:
-        if isinstance(definition, FragmentDefinitionNode):
-            continue
-        if not isinstance(definition, OperationDefinitionNode):
-            return False
-        if definition.operation is not OperationType.QUERY:
-            return False
-        operations += 1
-        roots = list(_root_fields(definition.selection_set, fragments, frozenset()))
-        if not roots or not all(name in SAVED_QUERY_FIELDS for name in roots):
-            return False
-    return operations > 0
+    return (
+        document.executable
+        and bool(document.operations)
+        and all(
+            operation.kind == "query"
+            and bool(operation.root_fields)
+            and all(name in SAVED_QUERY_FIELDS for name in operation.root_fields)
+            for operation in document.operations
+        )
+    )
 
 
 async def resolve(
@@ -226,11 +204,14 @@ async def resolve(
     subject: str | None,
     roles: Iterable[str],
     settings: Settings,
+    analyse: Analyser,
 ) -> str | None:
     """The document text one request runs, or a refusal raised before any other work.
 
     ``None`` back means there is no document at all (the GraphQL layer answers that). A refused
-    request reads at most one persisted row by id and writes nothing.
+    request reads at most one persisted row by id and writes nothing. ``analyse`` runs
+    only when a rule must look inside the text: an ordinary request is parsed by its execution
+    alone.
     """
     sha = _requested_hash(extensions)
     restricted = settings.allowlisted(roles)
@@ -250,10 +231,11 @@ async def resolve(
         if sha is not None and subject is not None:
             # A document that does not parse is not stored; running it reports the error.
             with contextlib.suppress(BadUserInput):
-                await register(query, subject, settings.shms_max_tokens)
+                analyse(query)
+                await register(query, subject)
         return query
     try:
-        document = parse_document(query, settings.shms_max_tokens)
+        document = analyse(query)
     except BadUserInput:
         return query  # runs nothing: execution reports the syntax (or token) error
     if only_saved_queries(document) or await lookup(own) is not None:

@@ -55,7 +55,7 @@ from models.scheduling import (
     on_grid,
 )
 from models.staff import Doctor
-from services import care, common
+from services import common
 from services.availability import calendar_refusal
 from services.changes import changed
 from services.pagination import ASC, Page, PageArgs, Query, Sort, paginate
@@ -296,8 +296,7 @@ async def schedule_appointment(
     except Exception:
         await _release_appointment(appointment.id)
         raise
-    await changed(appointment, "created")
-    await care.record(appointment.patient_id, doctor.id, doctor.department_id)  # type: ignore[arg-type]
+    await changed(appointment, "created")  # its care relationship follows (services.care)
     return appointment
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -10,7 +11,7 @@ from bson.errors import InvalidId
 from pydantic import BaseModel, ValidationError
 
 from errors import BadUserInput
-from models.base import Entity, utcnow
+from models.base import Entity, as_utc, utcnow
 
 M = TypeVar("M", bound=BaseModel)
 E = TypeVar("E", bound=Entity)
@@ -73,3 +74,12 @@ def parse_id(value: str, field: str) -> ObjectId:
 def require(condition: bool, field: str, reason: str) -> None:
     if not condition:
         raise BadUserInput(f"{field}: {reason}", {field: reason})
+
+
+def instant(value: datetime, field: str) -> datetime:
+    """A client's instant in UTC, or ``BAD_USER_INPUT`` on ``field``: without an offset it names
+    no instant, and near the calendar's ends the arithmetic after it would overflow."""
+    try:
+        return as_utc(value)
+    except ValueError as exc:
+        raise BadUserInput(f"{field}: {exc}", {field: str(exc)}) from None

@@ -107,6 +107,7 @@ async def http(app: Any) -> AsyncIterator[Any]:
 # of every patient the factories make (tests/factories.py), so domain rules can be exercised
 # without each test arranging a care relationship. Access control has its own tests.
 TEST_CLINICIAN = ObjectId("0000000000000000000000c1")
+TEST_CLINICIAN_SUBJECT = "test:staff"
 TEST_DEPARTMENT = ObjectId("0000000000000000000000d1")
 EVERY_STAFF_ROLE = [
     "admin", "doctor", "nurse", "admin_staff", "billing", "analyst", "service", "compliance"
@@ -124,7 +125,7 @@ def token_for(app: Any, **claims: Any) -> str:
 def gql(app: Any, http: Any) -> GraphQLClient:
     token = token_for(
         app,
-        sub="test:staff",
+        sub=TEST_CLINICIAN_SUBJECT,
         roles=EVERY_STAFF_ROLE,
         sid=str(TEST_CLINICIAN),
         did=str(TEST_DEPARTMENT),

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from models import (
+    AccessGrant,
     Appointment,
     BillingAccount,
     Department,
@@ -18,7 +19,8 @@ from models import (
     TreatmentPlan,
 )
 from models.clinical import Diagnosis, Route
-from tests.conftest import TEST_CLINICIAN
+from services import care
+from tests.conftest import TEST_CLINICIAN_SUBJECT
 
 _seq = itertools.count(1)
 FUTURE = datetime(2031, 3, 3, 9, 0, tzinfo=UTC)
@@ -54,17 +56,27 @@ async def nurse(dept: Department | None = None, **fields: Any) -> Nurse:
     return await Nurse(**{**base, "licence_number": f"RN-{i}", **fields}).insert()
 
 
-async def patient(**fields: Any) -> Patient:
+async def patient(*, clinician_access: bool = True, **fields: Any) -> Patient:
+    """A patient; by default the domain tests' caller (``gql``) may open their chart, through a
+    live grant (care relationships are computed from appointments and plans, which most domain
+    tests do not want to create). Access tests pass ``clinician_access=False``."""
     i = n()
     base = {
         "first_name": "Pat",
         "last_name": f"Patient{i}",
         "date_of_birth": date(1980, 1, 1),
-        "care_team": [TEST_CLINICIAN],  # the domain tests' caller treats factory patients
     }
     doc = Patient(**{**base, **fields})
     doc.refresh_search_tokens()
-    return await doc.insert()
+    await doc.insert()
+    if clinician_access:
+        await AccessGrant(
+            subject=TEST_CLINICIAN_SUBJECT,
+            patient_id=doc.id,
+            reason="domain tests act as this patient's clinician",
+            expires_at=FUTURE,
+        ).insert()
+    return doc
 
 
 async def equipment(dept: Department | None = None, **fields: Any) -> MedicalEquipment:
@@ -98,7 +110,9 @@ async def appointment(
         "end_at": start + timedelta(minutes=30),
         "reason": "Check-up",
     }
-    return await Appointment(**{**base, **fields}).insert()
+    made = await Appointment(**{**base, **fields}).insert()
+    await care.refresh(made.patient_id)  # as services.changes does after every booking
+    return made
 
 
 async def treatment_plan(
@@ -112,7 +126,9 @@ async def treatment_plan(
         "diagnosis": Diagnosis(code="I10", description="Essential hypertension"),
         "goals": ["Blood pressure under 140/90"],
     }
-    return await TreatmentPlan(**{**base, **fields}).insert()
+    made = await TreatmentPlan(**{**base, **fields}).insert()
+    await care.refresh(made.patient_id)  # as services.changes does after every plan write
+    return made
 
 
 async def prescription(

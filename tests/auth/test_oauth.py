@@ -1,6 +1,6 @@
-"""The token endpoint over HTTP: each grant, refresh rotation, lock-outs and the issuer documents.
+"""The token endpoint over HTTP: each grant, refresh rotation, throttling and the issuer documents.
 
-Lock-out counters live in the real test Redis and outlive a test, so every test signs in as
+Throttle counters live in the real test Redis and outlive a test, so every test signs in as
 its own unique usernames from its own unique client address.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from auth import oauth
 from auth.oauth import LoginThrottle
 from auth.roles import Role
 from auth.tokens import TokenService
@@ -267,23 +268,25 @@ async def test_unknown_refresh_tokens_and_inactive_accounts_are_refused(
 # --- lock-out ---
 
 
-async def test_an_account_locks_after_too_many_failures_from_any_address(
-    client_from: Client, user: Account, settings: Settings
+async def test_failures_from_any_address_slow_an_account_down_briefly(
+    client_from: Client, user: Account, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for _ in range(settings.shms_login_max_failures):
+    """Not a lock-out: the account's next attempt waits seconds (tests/security has more)."""
+    monkeypatch.setattr(oauth, "clock", lambda: 1_000_000.0)  # time stands still
+    for _ in range(settings.shms_login_backoff_after):
         response = await password_grant(client_from(), user.username, "guess")
         assert_oauth_error(response, 400, "invalid_grant")
-    locked = await password_grant(client_from(), user.username, PASSWORD)
-    assert_oauth_error(locked, 429, "temporarily_unavailable")
-    retry_after = int(locked.headers["retry-after"])
-    assert 0 < retry_after <= settings.shms_login_window_seconds
+    slowed = await password_grant(client_from(), user.username, PASSWORD)
+    assert_oauth_error(slowed, 429, "temporarily_unavailable")
+    retry_after = int(slowed.headers["retry-after"])
+    assert 0 < retry_after <= settings.shms_login_backoff_max_seconds
 
 
 async def test_an_address_locks_after_too_many_failures_on_any_account(
     app: Any, client_from: Client, settings: Settings
 ) -> None:
     address = random_address()
-    for _ in range(settings.shms_login_max_failures):
+    for _ in range(settings.shms_login_address_max_failures):
         response = await password_grant(client_from(address), unique("nobody"), "guess")
         assert_oauth_error(response, 400, "invalid_grant")
     other = await accounts.create_account(unique("user"), PASSWORD, [Role.ANALYST])
@@ -296,7 +299,7 @@ async def test_a_success_clears_the_accounts_failures(
     client_from: Client, user: Account, settings: Settings
 ) -> None:
     for _ in range(2):
-        for _ in range(settings.shms_login_max_failures - 1):
+        for _ in range(settings.shms_login_backoff_after - 1):
             await password_grant(client_from(), user.username, "guess")
         assert (await password_grant(client_from(), user.username, PASSWORD)).status_code == 200
 
@@ -320,8 +323,9 @@ async def test_successful_sign_ins_do_not_use_up_an_address(
     for _ in range(settings.shms_login_max_failures + 3):
         response = await password_grant(client_from(address), user.username, PASSWORD)
         assert response.status_code == 200
-    user_key, address_key = LoginThrottle.keys(user.username, address)
-    assert await app.state.redis.exists(user_key, address_key) == 0
+    keys = LoginThrottle(app.state.redis, settings).keys(user.username, address)
+    assert await app.state.redis.exists(keys.pair, keys.address, keys.account, keys.gate) == 0
+    assert await app.state.redis.exists(keys.known) == 1  # only: this address is the owner's
 
 
 @pytest.fixture

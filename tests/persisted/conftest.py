@@ -71,7 +71,7 @@ async def stored() -> dict[str, dict[str, Any]]:
     """Every persisted row by hash, read straight from the collection."""
     from models.persisted import PersistedOperation
 
-    rows = await PersistedOperation.get_motor_collection().find({}).to_list(None)
+    rows = await db.collection(PersistedOperation).find({}).to_list(None)
     return {row["_id"]: row for row in rows}
 
 

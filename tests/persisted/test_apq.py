@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from schema import persisted_documents
 from services import departments, persisted
 from tests import factories
 from tests.persisted.conftest import (
@@ -139,7 +140,8 @@ async def test_get_with_extensions_runs_a_persisted_query(app: Any, http: Any) -
 
 async def test_limits_apply_to_a_persisted_document(app: Any, http: Any) -> None:
     deep = _deep(10)
-    sha = await persisted.register(deep, "cli")  # as `shms persist` would, unchecked by limits
+    # As `shms persist` would: parsed, but not checked by the operation limits.
+    sha = await persisted_documents.register(deep, "cli")
     response, ops = await measured(apq(http, bearer(app, "admin"), sha=sha))
     assert codes(response.json()) == ["DEPTH_LIMIT"]
     assert ops == {}  # from the LRU; no resolver ran
@@ -157,7 +159,7 @@ async def test_the_timeout_applies_to_a_persisted_query(
     app: Any, http: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     admin = bearer(app, "admin")
-    sha = await persisted.register(QUERY, "cli")
+    sha = await persisted_documents.register(QUERY, "cli")
     never = asyncio.Event()
 
     async def stuck(*args: Any) -> Any:

@@ -1,4 +1,5 @@
-"""services.persisted without HTTP: storage, the LRU, and the saved-query test."""
+"""services.persisted without HTTP (storage, the LRU, the saved-query test), with the API
+layer's parsing from schema.persisted_documents."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from graphql import parse
 
 from errors import BadUserInput
 from models.persisted import PersistedOperation
+from schema import persisted_documents
 from services import persisted
 from tests.persisted.conftest import stored
 
@@ -26,9 +27,9 @@ async def test_concurrent_registrations_store_one_row(database: Any) -> None:
 
 async def test_only_documents_that_parse_are_stored(database: Any) -> None:
     with pytest.raises(BadUserInput):
-        await persisted.register("{ viewer ", "someone")
+        await persisted_documents.register("{ viewer ", "someone")
     with pytest.raises(BadUserInput):
-        await persisted.register("{ a b c d e f }", "someone", max_tokens=4)
+        await persisted_documents.register("{ a b c d e f }", "someone", max_tokens=4)
     assert await stored() == {}
 
 
@@ -71,4 +72,4 @@ def test_the_lru_is_bounded_and_keeps_the_recently_used() -> None:
     ],
 )
 def test_which_documents_count_as_saved_queries(document: str, allowed: bool) -> None:
-    assert persisted.only_saved_queries(parse(document)) is allowed
+    assert persisted.only_saved_queries(persisted_documents.analyse(document)) is allowed

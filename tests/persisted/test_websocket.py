@@ -10,7 +10,7 @@ from bson import ObjectId
 from starlette.testclient import TestClient
 
 from app import create_app
-from services import persisted
+from schema import persisted_documents
 from tests.conftest import token_for
 from tests.events.live import LEGACY_WS, PROTOCOLS, TRANSPORT_WS, call, subscriber
 
@@ -45,7 +45,7 @@ def test_a_persisted_document_passes_on_legacy_graphql_ws(client: TestClient) ->
     """Legacy graphql-ws runs subscriptions only: this one fails validation, past the gate."""
     token = token_for(client.app, roles=["patient"], pid=str(ObjectId()))
     wrong = "subscription { viewer { roles } }"
-    call(client, persisted.register, wrong, "cli")
+    call(client, persisted_documents.register, wrong, "cli")
     with subscriber(client, LEGACY_WS, token) as live:
         live.subscribe("known", wrong)
         assert _codes(live.receive(), "known") == ["GRAPHQL_VALIDATION_FAILED"]
@@ -53,7 +53,7 @@ def test_a_persisted_document_passes_on_legacy_graphql_ws(client: TestClient) ->
 
 def test_a_persisted_query_runs_over_graphql_transport_ws(client: TestClient) -> None:
     token = token_for(client.app, roles=["patient"], pid=str(ObjectId()))
-    call(client, persisted.register, VIEWER, "cli")
+    call(client, persisted_documents.register, VIEWER, "cli")
     with subscriber(client, TRANSPORT_WS, token) as live:
         live.subscribe("known", VIEWER)
         assert live.next("known") == {"data": {"viewer": {"roles": ["PATIENT"]}}}
@@ -62,7 +62,7 @@ def test_a_persisted_query_runs_over_graphql_transport_ws(client: TestClient) ->
 
 def test_a_persisted_query_runs_by_hash_over_graphql_transport_ws(client: TestClient) -> None:
     token = token_for(client.app, roles=["patient"], pid=str(ObjectId()))
-    sha = call(client, persisted.register, VIEWER, "cli")
+    sha = call(client, persisted_documents.register, VIEWER, "cli")
     with subscriber(client, TRANSPORT_WS, token) as live:
         extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha}}
         live.send({"type": "subscribe", "id": "1", "payload": {"extensions": extensions}})

@@ -8,14 +8,16 @@ from typing import Any
 import pytest
 from graphql import parse
 
+from api.schema import schema
 from auth.principal import Principal
 from auth.roles import Role
 from cache.results import ANY, ResultCache
 from models.audit import AuditEvent
 from models.saved_queries import SavedQueryRun
+from schema import saved_documents
 from schema.context import Context
-from services import departments, patients, saved_queries
-from services.saved_queries import inputs_of
+from schema.saved_documents import inputs_of
+from services import departments, patients
 from tests import factories
 from tests.saved_queries.conftest import run, save
 
@@ -103,16 +105,16 @@ def test_inputs_follow_the_types_the_document_selects() -> None:
     departments_only = parse(
         "query { departments { edges { node { name } } pageInfo { hasNextPage } } }"
     )
-    assert inputs_of(departments_only) == always | {"departments"}
+    assert inputs_of(schema, departments_only) == always | {"departments"}
     nested = parse(
         "query { appointments { nodes { doctor { lastName department { code } } "
         "rescheduleHistory { startAt } } } }"
     )
-    assert inputs_of(nested) == always | {"appointments", "doctors", "departments"}
+    assert inputs_of(schema, nested) == always | {"appointments", "doctors", "departments"}
     unknown = parse("query { viewer { permissions(entity: PATIENT) { visible } } }")
-    assert ANY in inputs_of(unknown)
+    assert ANY in inputs_of(schema, unknown)
     audit = parse("query { auditEvents { nodes { id } } }")
-    assert "audit_events" in inputs_of(audit)  # not tracked: the cache will not keep it
+    assert "audit_events" in inputs_of(schema, audit)  # not tracked: the cache will not keep it
 
 
 async def test_concurrent_identical_runs_are_each_audited(
@@ -127,7 +129,7 @@ async def test_concurrent_identical_runs_are_each_audited(
     entered: list[str] = []
     executions: list[str] = []
     compute_once = ResultCache._compute_once
-    execute = saved_queries._execute
+    execute = saved_documents._execute
 
     async def counting(self: ResultCache, digest: str, compute: Any) -> Any:
         entered.append(digest)
@@ -141,13 +143,14 @@ async def test_concurrent_identical_runs_are_each_audited(
         return await execute(*args)
 
     monkeypatch.setattr(ResultCache, "_compute_once", counting)
-    monkeypatch.setattr(saved_queries, "_execute", gated)
+    monkeypatch.setattr(saved_documents, "_execute", gated)
 
     def context() -> Context:
         return Context(settings=settings, request=None, principal=desk)
 
     first, second = await asyncio.gather(
-        saved_queries.run(context(), "everyone"), saved_queries.run(context(), "everyone")
+        saved_documents.run(schema, context(), "everyone"),
+        saved_documents.run(schema, context(), "everyone"),
     )
     assert first.data == second.data
     assert executions == ["run"]  # one computation, shared

@@ -75,11 +75,12 @@ async def test_the_policy_applies_inside_the_run(analyst: Any, client_as: Any) -
     dept = await factories.department()
     doctor = await factories.doctor(dept)
     phone = {"phone": "+1 555 0100"}
-    mine = await factories.patient(last_name="Alpha", care_team=[doctor.id], contact=phone)
-    ward = await factories.patient(
-        last_name="Beta", care_team=[], care_departments=[dept.id], contact=phone
-    )
-    await factories.patient(last_name="Gamma", care_team=[], contact=phone)  # not theirs
+    colleague = await factories.doctor(dept)
+    mine = await factories.patient(last_name="Alpha", clinician_access=False, contact=phone)
+    await factories.treatment_plan(mine, doctor)  # the doctor treats Alpha
+    ward = await factories.patient(last_name="Beta", clinician_access=False, contact=phone)
+    await factories.appointment(ward, colleague)  # Beta is being seen in the doctor's department
+    await factories.patient(last_name="Gamma", clinician_access=False, contact=phone)
     await save(analyst, "patients", document=PATIENTS, allowed=["DOCTOR"])
     client = client_as(sub="test:doctor", roles=["doctor"], sid=str(doctor.id), did=str(dept.id))
 

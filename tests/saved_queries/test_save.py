@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from api.schema import schema
 from auth.principal import Principal
 from auth.roles import Role
 from errors import Conflict, Forbidden
 from models.saved_queries import SavedQuery
+from schema import saved_documents
 from services import saved_queries
 from tests import factories
 from tests.graphql.helpers import code
@@ -230,7 +232,7 @@ async def test_concurrent_saves_of_one_name_make_one_query_with_numbered_version
     database: Any,
 ) -> None:
     data = saved_queries.SaveInput(name="race", document=DEPARTMENTS)
-    await asyncio.gather(*(saved_queries.save(ANALYST, data) for _ in range(4)))
+    await asyncio.gather(*(saved_documents.save(schema, ANALYST, data) for _ in range(4)))
     [stored] = await SavedQuery.find_all().to_list()
     assert [v.number for v in stored.versions] == [1, 2, 3, 4]
     assert stored.version == 4
@@ -240,7 +242,7 @@ async def test_a_first_save_that_loses_the_race_becomes_the_next_version(
     database: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = saved_queries.SaveInput(name="race", document=DEPARTMENTS)
-    await saved_queries.save(ANALYST, data)
+    await saved_documents.save(schema, ANALYST, data)
     real = SavedQuery.find_one
     calls = {"n": 0}
 
@@ -251,7 +253,7 @@ async def test_a_first_save_that_loses_the_race_becomes_the_next_version(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(SavedQuery, "find_one", stale_first_read)
-    saved = await saved_queries.save(ANALYST, data)
+    saved = await saved_documents.save(schema, ANALYST, data)
     assert saved.version == 2
     assert await SavedQuery.find_all().count() == 1
 
@@ -260,16 +262,16 @@ async def test_a_version_append_is_a_compare_and_set(
     database: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = saved_queries.SaveInput(name="race", document=DEPARTMENTS)
-    first = await saved_queries.save(ANALYST, data)
+    first = await saved_documents.save(schema, ANALYST, data)
     stale = first.model_copy()
-    await saved_queries.save(ANALYST, data)  # version 2 lands meanwhile
+    await saved_documents.save(schema, ANALYST, data)  # version 2 lands meanwhile
 
     async def always_stale(*args: Any, **kwargs: Any) -> SavedQuery:
         return stale
 
     monkeypatch.setattr(SavedQuery, "find_one", always_stale)
     with pytest.raises(Conflict):
-        await saved_queries.save(ANALYST, data)
+        await saved_documents.save(schema, ANALYST, data)
     monkeypatch.undo()
     stored = await SavedQuery.find_one({"name": "race"})
     assert stored is not None and [v.number for v in stored.versions] == [1, 2]
@@ -279,7 +281,9 @@ async def test_another_analysts_racing_save_is_refused_not_merged(database: Any)
     data = saved_queries.SaveInput(name="race", document=DEPARTMENTS)
     other = Principal(subject="svc:other", roles=frozenset({Role.ANALYST}))
     outcomes = await asyncio.gather(
-        saved_queries.save(ANALYST, data), saved_queries.save(other, data), return_exceptions=True
+        saved_documents.save(schema, ANALYST, data),
+        saved_documents.save(schema, other, data),
+        return_exceptions=True,
     )
     assert sum(isinstance(o, SavedQuery) for o in outcomes) == 1
     assert sum(isinstance(o, Forbidden) for o in outcomes) == 1

@@ -9,13 +9,14 @@ import pytest
 from bson import ObjectId
 from graphql import OperationDefinitionNode, parse
 
+from api.schema import schema
 from auth.audit import AuditTrail
 from auth.principal import Principal
 from auth.roles import Role
 from errors import BadUserInput
 from models.audit import AuditAction, AuditEvent, AuditOutcome
 from routes.queries import to_csv
-from services.saved_queries import from_query_string
+from schema.saved_documents import from_query_string
 
 # -- CSV -------------------------------------------------------------------------------------
 
@@ -93,7 +94,7 @@ def test_values_are_converted_by_declared_type() -> None:
         "dt": ["2031-03-03T09:00:00Z"],
         "ll": ["[1,2]", "[3]"],
     }
-    assert from_query_string(operation(), params) == {
+    assert from_query_string(schema, operation(), params) == {
         "i": -7,
         "f": 2.5,
         "b": True,
@@ -105,7 +106,7 @@ def test_values_are_converted_by_declared_type() -> None:
         "dt": "2031-03-03T09:00:00Z",
         "ll": [[1, 2], [3]],
     }
-    assert from_query_string(operation(), {"b": ["0"], "ids": ["only"]}) == {
+    assert from_query_string(schema, operation(), {"b": ["0"], "ids": ["only"]}) == {
         "b": False,
         "ids": ["only"],
     }
@@ -126,7 +127,7 @@ def test_values_are_converted_by_declared_type() -> None:
 )
 def test_unconvertible_values_are_bad_user_input(params: dict[str, list[str]], field: str) -> None:
     with pytest.raises(BadUserInput) as caught:
-        from_query_string(operation(), params)
+        from_query_string(schema, operation(), params)
     assert field in caught.value.fields
 
 

@@ -1,0 +1,1 @@
+"""The API layer's top: the one GraphQL schema, assembled above the resolvers it serves."""

@@ -1,0 +1,379 @@
+"""Access enforced by the schema itself, from the declared entities (``auth.policy``).
+
+``enforce`` runs once, on the built schema, and wraps resolvers so that no resolver has to
+remember a check:
+
+* every field of a declared type must be classified by its declaration (else the schema does
+  not build); a field outside the row group is resolved only if the caller's grant on that group
+  holds for that row (else ``null`` with ``FORBIDDEN``; masked groups show the last four
+  characters);
+* every field that returns rows of a declared type (one, a list or a connection, at any depth,
+  under queries and subscription events alike) hands each row to the row policy: a single row the
+  caller may not see is ``FORBIDDEN``, rows of a list or connection the caller may not see are
+  dropped (and logged: lists are also scoped in their query, so this is a backstop), and what is
+  returned is recorded in the audit trail;
+* every root field declares what it reads: a declared return type says it, other fields say
+  ``reads(kind)`` or ``about_caller()``; a caller no role of whom may read that kind is refused
+  before the resolver runs, so a refused query touches no database;
+* every mutation declares its ``(kind, action)`` with ``acts(...)``; the role check runs before
+  the resolver, which then asks the row-level question (it needs the row) through
+  ``resolvers.common.perform`` or ``access.require``.
+
+Mutation answers are not row-checked (a writer sees what they wrote), but their fields are.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    GraphQLUnionType,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
+
+from auth.access import mask
+from auth.policy import REGISTRY, ROW, Access, Declaration, Kind
+from schema.common import Connection, Edge
+
+log = logging.getLogger(__name__)
+
+READS = "shms.reads"
+ACTS = "shms.acts"
+CALLER = "shms.caller"
+GUARDED = "__shms_guarded__"
+"""Set on every wrapped resolver: the schema-walk test reads it."""
+
+
+def reads(kind: Kind) -> dict[str, Any]:
+    """Metadata of a root field whose answer is not itself a declared type."""
+    return {READS: kind}
+
+
+def about_caller() -> dict[str, Any]:
+    """Metadata of a root field that answers about the caller alone (``viewer``)."""
+    return {CALLER: True}
+
+
+def acts(kind: Kind, action: str) -> dict[str, Any]:
+    """Metadata of a mutation: the policy action it performs."""
+    return {ACTS: (kind, action)}
+
+
+class DeclarationError(TypeError):
+    """The schema has a field the declarations do not cover: it must not serve."""
+
+
+@dataclass(frozen=True)
+class Returns:
+    """The declared rows a field returns: their kind (None: decided per row), and how."""
+
+    kinds: tuple[Kind, ...]
+    shape: str  # "one", "list" or "connection"
+
+
+def _unwrap(t: Any) -> tuple[Any, bool]:
+    listed = False
+    while isinstance(t, (GraphQLNonNull, GraphQLList)):
+        listed = listed or isinstance(t, GraphQLList)
+        t = t.of_type
+    return t, listed
+
+
+def _declared(named: Any) -> tuple[Kind, ...]:
+    names: list[str] = []
+    if isinstance(named, GraphQLObjectType):
+        names = [named.name]
+    elif isinstance(named, GraphQLUnionType):
+        names = [t.name for t in named.types]
+    elif isinstance(named, GraphQLInterfaceType):
+        names = [named.name]
+    found = [d.kind for n in names if (d := REGISTRY.for_type(n)) is not None]
+    return tuple(dict.fromkeys(found))
+
+
+def returns(field: GraphQLField, schema: GraphQLSchema) -> Returns | None:
+    named, listed = _unwrap(field.type)
+    if isinstance(named, GraphQLInterfaceType):
+        kinds = tuple(k for t in schema.get_possible_types(named) for k in _declared(t))
+        return Returns(tuple(dict.fromkeys(kinds)), "list" if listed else "one") if kinds else None
+    kinds = _declared(named)
+    if kinds:
+        return Returns(kinds, "list" if listed else "one")
+    if isinstance(named, GraphQLObjectType) and "nodes" in named.fields and "edges" in named.fields:
+        node, _ = _unwrap(named.fields["nodes"].type)
+        inner = _declared(node)
+        if isinstance(node, GraphQLInterfaceType):
+            inner = tuple(k for t in schema.get_possible_types(node) for k in _declared(t))
+        if inner:
+            return Returns(inner, "connection")
+    return None
+
+
+# -- what the client asked for (for the audit) ---------------------------------------------
+
+
+def _names(selection: SelectionSetNode | None, info: GraphQLResolveInfo, out: set[str]) -> None:
+    if selection is None:
+        return
+    for node in selection.selections:
+        if isinstance(node, FieldNode):
+            out.add(node.name.value)
+        elif isinstance(node, InlineFragmentNode):
+            _names(node.selection_set, info, out)
+        elif isinstance(node, FragmentSpreadNode):
+            fragment = info.fragments.get(node.name.value)
+            if fragment is not None:
+                _names(fragment.selection_set, info, out)
+
+
+def _under(
+    selection: SelectionSetNode | None, name: str, info: GraphQLResolveInfo
+) -> list[SelectionSetNode]:
+    found: list[SelectionSetNode] = []
+    if selection is None:
+        return found
+    for node in selection.selections:
+        if isinstance(node, FieldNode):
+            if node.name.value == name and node.selection_set is not None:
+                found.append(node.selection_set)
+        elif isinstance(node, InlineFragmentNode):
+            found += _under(node.selection_set, name, info)
+        elif isinstance(node, FragmentSpreadNode):
+            fragment = info.fragments.get(node.name.value)
+            if fragment is not None:
+                found += _under(fragment.selection_set, name, info)
+    return found
+
+
+def requested(info: GraphQLResolveInfo, shape: str = "one") -> set[str]:
+    """The fields asked for on the rows this field returns."""
+    out: set[str] = set()
+    for field_node in info.field_nodes:
+        if shape != "connection":
+            _names(field_node.selection_set, info, out)
+            continue
+        for nodes in _under(field_node.selection_set, "nodes", info):
+            _names(nodes, info, out)
+        for edges in _under(field_node.selection_set, "edges", info):
+            for node in _under(edges, "node", info):
+                _names(node, info, out)
+    return out - {"__typename"}
+
+
+# -- the wrappers ---------------------------------------------------------------------------
+
+Resolver = Callable[..., Any]
+
+
+async def _value(result: Any) -> Any:
+    return await result if inspect.isawaitable(result) else result
+
+
+def _kind_of(row: Any, fallback: tuple[Kind, ...]) -> Kind | None:
+    declaration = REGISTRY.for_model(type(row))
+    if declaration is not None:
+        return declaration.kind
+    return fallback[0] if len(fallback) == 1 else None
+
+
+async def _checked_rows(
+    info: GraphQLResolveInfo, rows: list[Any], kinds: tuple[Kind, ...], asked: set[str], where: str
+) -> list[Any]:
+    access = info.context.access
+    kept: list[Any] = []
+    by_kind: dict[Kind, list[Any]] = {}
+    for row in rows:
+        kind = _kind_of(row, kinds)
+        if kind is None:
+            log.error("a row of an undeclared type reached %s; withheld", where)
+            continue
+        by_kind.setdefault(kind, []).append(row)
+    seen: dict[int, bool] = {}
+    for kind, group in by_kind.items():
+        for row, ok in zip(group, await access.visible(kind, group), strict=True):
+            seen[id(row)] = ok
+        visible = [row for row in group if seen[id(row)]]
+        await access.audit_rows(kind, visible, asked)
+    for row in rows:
+        if seen.get(id(row)):
+            kept.append(row)
+    if len(kept) != len(rows):
+        log.error(
+            "%s returned %d rows outside the caller's scope; withheld", where, len(rows) - len(kept)
+        )
+    return kept
+
+
+def _rows_guard(resolve: Resolver, what: Returns, where: str) -> Resolver:
+    async def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        result = await _value(resolve(root, info, **args))
+        if result is None:
+            return None
+        asked = requested(info, what.shape)
+        if what.shape == "one":
+            kind = _kind_of(result, what.kinds)
+            if kind is None:
+                log.error("a row of an undeclared type reached %s; withheld", where)
+                return None
+            return await info.context.access.one(kind, result, asked)
+        if what.shape == "list":
+            return await _checked_rows(info, list(result), what.kinds, asked, where)
+        if isinstance(result, Connection):
+            nodes = list(result.nodes)
+            kept = await _checked_rows(info, nodes, what.kinds, asked, where)
+            if len(kept) == len(nodes):
+                return result
+            ids = {id(n) for n in kept}
+            edges: list[Edge[Any]] = [e for e in result.edges if id(e.node) in ids]
+            return Connection(
+                edges=edges, nodes=kept, page_info=result.page_info, _count=result._count
+            )
+        return result
+
+    return guarded
+
+
+def _group_guard(resolve: Resolver, declaration: Declaration, group: str) -> Resolver:
+    kind = declaration.kind
+
+    async def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        access = await info.context.access.field(kind, group, root)
+        result = await _value(resolve(root, info, **args))
+        if access == Access.MASKED and isinstance(result, str):
+            return mask(result)
+        return result
+
+    return guarded
+
+
+def _kind_guard(resolve: Resolver, kind: Kind) -> Resolver:
+    def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        info.context.access.require_kind(kind)
+        return resolve(root, info, **args)
+
+    return guarded
+
+
+def _action_guard(resolve: Resolver, kind: Kind, action: str) -> Resolver:
+    def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        info.context.access.require_role(kind, action)
+        return resolve(root, info, **args)
+
+    return guarded
+
+
+def _metadata(field: GraphQLField) -> Mapping[str, Any]:
+    definition = (field.extensions or {}).get("strawberry-definition")
+    return getattr(definition, "metadata", None) or {}
+
+
+def _mark(fn: Resolver, *labels: str) -> Resolver:
+    setattr(fn, GUARDED, frozenset(labels) | getattr(fn, GUARDED, frozenset()))
+    return fn
+
+
+def _default_resolve(field_name: str) -> Resolver:
+    def resolve(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        return getattr(root, field_name, None)
+
+    return resolve
+
+
+def enforce(schema: GraphQLSchema) -> None:
+    """Wrap the resolvers of ``schema`` as the module says; raise if a field is undeclared."""
+    roots = {
+        t.name: kind
+        for t, kind in (
+            (schema.query_type, "query"),
+            (schema.mutation_type, "mutation"),
+            (schema.subscription_type, "subscription"),
+        )
+        if t is not None
+    }
+    problems: list[str] = []
+    for type_name, gtype in schema.type_map.items():
+        if not isinstance(gtype, GraphQLObjectType) or type_name.startswith("__"):
+            continue
+        root = roots.get(type_name)
+        declaration = REGISTRY.for_type(type_name)
+        for name, field in gtype.fields.items():
+            where = f"{type_name}.{name}"
+            resolve = field.resolve or _default_resolve(name)
+            meta = _metadata(field)
+            what = returns(field, schema)
+            labels: list[str] = []
+            if root == "mutation":
+                declared = meta.get(ACTS)
+                if declared is None:
+                    problems.append(f"{where}: a mutation must declare acts(kind, action)")
+                    continue
+                resolve = _action_guard(resolve, *declared)
+                labels.append("action")
+            elif root in ("query", "subscription"):
+                kind = meta.get(READS) or (what.kinds[0] if what and len(what.kinds) == 1 else None)
+                if kind is None and not meta.get(CALLER):
+                    problems.append(
+                        f"{where}: a root field must return a declared type or "
+                        "declare reads(kind) / about_caller()"
+                    )
+                    continue
+                if kind is not None and REGISTRY.get(kind) is None:
+                    problems.append(f"{where}: reads undeclared kind {kind!r}")
+                    continue
+                if what is not None and root == "query":
+                    resolve = _rows_guard(resolve, what, where)
+                    labels.append("rows")
+                if kind is not None:
+                    if root == "subscription":
+                        field.subscribe = _kind_guard(field.subscribe or resolve, kind)
+                    else:
+                        resolve = _kind_guard(resolve, kind)
+                    labels.append("kind")
+            else:
+                if declaration is not None:
+                    group = declaration.group_of(name)
+                    if group is None:
+                        problems.append(
+                            f"{where}: not classified in {declaration.kind}'s declaration"
+                        )
+                        continue
+                    if group != ROW:
+                        labels.append("group")
+                if what is not None:
+                    resolve = _rows_guard(resolve, what, where)
+                    labels.append("rows")
+                if "group" in labels and declaration is not None:
+                    resolve = _group_guard(resolve, declaration, declaration.group_of(name) or ROW)
+            if labels:
+                field.resolve = _mark(resolve, *labels)
+    if problems:
+        raise DeclarationError("Undeclared schema fields:\n  " + "\n  ".join(problems))
+
+
+def guarded_labels(field: GraphQLField) -> frozenset[str]:
+    return frozenset(getattr(field.resolve, GUARDED, frozenset()))
+
+
+def walk(schema: GraphQLSchema) -> Iterable[tuple[str, str, GraphQLField]]:
+    for type_name, gtype in schema.type_map.items():
+        if isinstance(gtype, GraphQLObjectType) and not type_name.startswith("__"):
+            for name, field in gtype.fields.items():
+                yield type_name, name, field
+
+
+def is_awaitable(value: Any) -> bool:
+    return isinstance(value, Awaitable)
