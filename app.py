@@ -124,8 +124,10 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         problem = _payload_problem(message.get("payload"))
         if problem is not None:
             if isinstance(message.get("id"), str):  # no id: nothing to answer to, ignored
-                payload = {"message": problem, "extensions": {"code": BadRequest.code}}
-                await self.send_message(LegacyError(type="error", id=message["id"], payload=payload))
+                refusal = GraphQLError(problem, extensions={"code": BadRequest.code})
+                await self.send_message(
+                    LegacyError(type="error", id=message["id"], payload=refusal.formatted)
+                )
             return
         error = await _ws_refusal(self, message["payload"])
         if error is None:
@@ -183,12 +185,12 @@ def _payload_problem(payload: Any) -> str | None:
 def _http_error(exc: BadRequest | HTTPException) -> JSONResponse:
     """A request refused before GraphQL runs, answered as GraphQL errors are: JSON, coded."""
     if isinstance(exc, BadRequest):
-        status, message, code = 400, exc.message, exc.code
+        http_status, message, code = 400, exc.message, exc.code
     else:
-        status, message = exc.status_code, exc.reason
-        code = "NOT_FOUND" if status == 404 else BadRequest.code
+        http_status, message = exc.status_code, exc.reason
+        code = "NOT_FOUND" if http_status == 404 else BadRequest.code
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=http_status)
 
 
 class _Refused(ExecutionResult):

@@ -212,8 +212,7 @@ class AccessControl:
     def require_kind(self, entity: Kind) -> None:
         """Refuse before any database work a caller no role of whom may read ``entity``."""
         if not self.may_read_kind(entity):
-            if REGISTRY[entity].patient_data:
-                self.audit.denied(entity, None, None, AuditAction.READ, "no role grants it")
+            self.audit.denied(entity, None, None, AuditAction.READ, "no role grants it")
             raise Forbidden(f"Not allowed to read {entity} records")
 
     async def one(self, entity: Kind, row: Any, requested: Iterable[str] = ()) -> Any:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,6 +268,23 @@ def _kind_guard(resolve: Resolver, kind: Kind) -> Resolver:
     return guarded
 
 
+def _stream_guard(subscribe: Resolver, kind: Kind) -> Resolver:
+    """The refusal arrives as the stream's first (and only) item, as any stream error does."""
+
+    def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        access = info.context.access
+        if access.may_read_kind(kind):
+            return subscribe(root, info, **args)
+
+        async def refused() -> AsyncIterator[Any]:
+            access.require_kind(kind)
+            yield None  # pragma: no cover (require_kind raised)
+
+        return refused()
+
+    return guarded
+
+
 def _action_guard(resolve: Resolver, kind: Kind, action: str) -> Resolver:
     def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         info.context.access.require_role(kind, action)
@@ -339,7 +356,7 @@ def enforce(schema: GraphQLSchema) -> None:
                     labels.append("rows")
                 if kind is not None:
                     if root == "subscription":
-                        field.subscribe = _kind_guard(field.subscribe or resolve, kind)
+                        field.subscribe = _stream_guard(field.subscribe or resolve, kind)
                     else:
                         resolve = _kind_guard(resolve, kind)
                     labels.append("kind")
@@ -353,6 +370,11 @@ def enforce(schema: GraphQLSchema) -> None:
                         continue
                     if group != ROW:
                         labels.append("group")
+                        if isinstance(field.type, GraphQLNonNull):
+                            problems.append(
+                                f"{where}: in group {group!r}, so it must be nullable (a "
+                                "withheld value is null; non-null would null the whole row)"
+                            )
                 if what is not None:
                     resolve = _rows_guard(resolve, what, where)
                     labels.append("rows")

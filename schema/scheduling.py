@@ -51,7 +51,7 @@ class Appointment:
     start_at: datetime
     end_at: datetime
     status: AppointmentStatus
-    reschedule_history: list[Reschedule]
+    reschedule_history: list[Reschedule] | None
     cancellation: Cancellation | None
     created_at: datetime
     updated_at: datetime
