@@ -1,7 +1,7 @@
 """Redis cache-aside for the hot documents, kept consistent with every write and failing open.
 
-What is cached: the raw stored document (BSON-faithful JSON) of the collections in
-``cached_collections()`` (the declarations with ``cached=True``), keyed by id; never a per-viewer answer, so it cannot leak across viewers
+What is cached: the raw stored document (BSON-faithful JSON) of the declared entities with
+``cached=True``, keyed by id; never a per-viewer answer, so it cannot leak across viewers
 (access is decided after loading). Other collections, and the per-parent lists, are read from
 MongoDB every time: a list changes with any of its children and with their reference fields (a
 device moving department leaves one list and joins another), so caching lists would need every
@@ -55,10 +55,10 @@ T = TypeVar("T")
 Raw = dict[str, Any]
 
 
-
 def cached_collections() -> frozenset[str]:
     """The collections whose declarations say ``cached=True``."""
     return frozenset(d.collection for d in REGISTRY if d.cached and d.collection)
+
 
 VERSION_TTL_SECONDS = 3600
 """Versions outlive any read in flight by far; they are refreshed by every write."""

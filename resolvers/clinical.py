@@ -13,7 +13,6 @@ from auth.roles import CLINICIANS, Role
 from errors import BadUserInput, Forbidden
 from models.audit import AuditAction
 from models.clinical import PerformerRole
-from services.validation import camel
 from models.patients import Patient as PatientDoc
 from resolvers.common import perform
 from schema.clinical import (
@@ -39,6 +38,7 @@ from schema.common import (
 from schema.context import Info
 from schema.enforce import acts
 from services import clinical
+from services.validation import camel
 
 
 async def _patient(info: Info, data: dict[str, object]) -> PatientDoc:

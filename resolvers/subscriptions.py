@@ -14,16 +14,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import strawberry
 from bson import ObjectId
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from auth.policy import EntityKind as K
 from cache import runtime
-from errors import Forbidden, ShmsError, Unauthenticated
+from errors import ShmsError, Unauthenticated
 from events.types import DomainEvent
 from metrics import metrics
 from models.equipment import MedicalEquipment as EquipmentDocument
@@ -42,27 +41,6 @@ APPOINTMENTS = str(AppointmentDocument.Settings.name)
 
 Visible = tuple[DomainEvent, Any, Context]
 """An event, its row as the subscriber may see it, and the event's own context."""
-
-
-def _names(selections: Iterable[Any]) -> set[str]:
-    out: set[str] = set()
-    for item in selections:
-        if isinstance(item, SelectedField):
-            out.add(item.name)
-        elif isinstance(item, (FragmentSpread, InlineFragment)):
-            out |= _names(item.selections)
-    return out
-
-
-def _requested_under(selections: Iterable[Any], name: str) -> set[str]:
-    """The fields asked for inside ``name`` (for the audit of what was read)."""
-    found: set[str] = set()
-    for item in selections:
-        if isinstance(item, SelectedField) and item.name == name:
-            found |= _names(item.selections)
-        elif isinstance(item, (FragmentSpread, InlineFragment)):
-            found |= _requested_under(item.selections, name)
-    return found - {"__typename"}
 
 
 def _ref(value: strawberry.ID | None, field: str) -> str | None:
@@ -86,7 +64,6 @@ async def _visible(
     bus = runtime.current().bus
     if bus is None:
         raise ShmsError("Live updates are not available: this process has no event bus")
-    requested = _requested_under(info.selected_fields[0].selections, child)
     operation = info.operation.name.value if info.operation.name else field
     stream = bus.subscribe([entity])
     principal = info.context.principal

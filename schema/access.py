@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -14,12 +15,9 @@ from schema.common import entity_id
 
 strawberry.enum(RoleEnum, description="What an account is allowed to be.")
 Role = RoleEnum
-EntityKind = strawberry.enum(
-    enum.Enum(  # type: ignore[misc]
-        "EntityKind", [(d.constant, d.kind) for d in policy.REGISTRY]
-    ),
-    name="EntityKind",
-    description="Kinds of records (every declared entity).",
+_KINDS: Any = enum.Enum("EntityKind", [(d.constant, d.kind) for d in policy.REGISTRY])  # type: ignore[misc]
+EntityKind: Any = strawberry.enum(
+    _KINDS, name="EntityKind", description="Kinds of records (every declared entity)."
 )
 strawberry.enum(policy.Access, name="FieldAccess", description="How much of a field you see.")
 FieldAccess = policy.Access

@@ -38,11 +38,13 @@ from graphql import (
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLUnionType,
     InlineFragmentNode,
     SelectionSetNode,
+)
+from graphql import (
+    GraphQLResolveInfo as _Info,
 )
 
 from auth.access import mask
@@ -50,6 +52,8 @@ from auth.policy import REGISTRY, ROW, Access, Declaration, Kind
 from schema.common import Connection, Edge
 
 log = logging.getLogger(__name__)
+
+Info = _Info[Any]
 
 READS = "shms.reads"
 ACTS = "shms.acts"
@@ -126,7 +130,7 @@ def returns(field: GraphQLField, schema: GraphQLSchema) -> Returns | None:
 # -- what the client asked for (for the audit) ---------------------------------------------
 
 
-def _names(selection: SelectionSetNode | None, info: GraphQLResolveInfo, out: set[str]) -> None:
+def _names(selection: SelectionSetNode | None, info: Info, out: set[str]) -> None:
     if selection is None:
         return
     for node in selection.selections:
@@ -140,9 +144,7 @@ def _names(selection: SelectionSetNode | None, info: GraphQLResolveInfo, out: se
                 _names(fragment.selection_set, info, out)
 
 
-def _under(
-    selection: SelectionSetNode | None, name: str, info: GraphQLResolveInfo
-) -> list[SelectionSetNode]:
+def _under(selection: SelectionSetNode | None, name: str, info: Info) -> list[SelectionSetNode]:
     found: list[SelectionSetNode] = []
     if selection is None:
         return found
@@ -159,7 +161,7 @@ def _under(
     return found
 
 
-def requested(info: GraphQLResolveInfo, shape: str = "one") -> set[str]:
+def requested(info: Info, shape: str = "one") -> set[str]:
     """The fields asked for on the rows this field returns."""
     out: set[str] = set()
     for field_node in info.field_nodes:
@@ -191,7 +193,7 @@ def _kind_of(row: Any, fallback: tuple[Kind, ...]) -> Kind | None:
 
 
 async def _checked_rows(
-    info: GraphQLResolveInfo, rows: list[Any], kinds: tuple[Kind, ...], asked: set[str], where: str
+    info: Info, rows: list[Any], kinds: tuple[Kind, ...], asked: set[str], where: str
 ) -> list[Any]:
     access = info.context.access
     kept: list[Any] = []
@@ -219,7 +221,7 @@ async def _checked_rows(
 
 
 def _rows_guard(resolve: Resolver, what: Returns, where: str) -> Resolver:
-    async def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    async def guarded(root: Any, info: Info, **args: Any) -> Any:
         result = await _value(resolve(root, info, **args))
         if result is None:
             return None
@@ -250,7 +252,7 @@ def _rows_guard(resolve: Resolver, what: Returns, where: str) -> Resolver:
 def _group_guard(resolve: Resolver, declaration: Declaration, group: str) -> Resolver:
     kind = declaration.kind
 
-    async def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    async def guarded(root: Any, info: Info, **args: Any) -> Any:
         access = await info.context.access.field(kind, group, root)
         result = await _value(resolve(root, info, **args))
         if access == Access.MASKED and isinstance(result, str):
@@ -261,7 +263,7 @@ def _group_guard(resolve: Resolver, declaration: Declaration, group: str) -> Res
 
 
 def _kind_guard(resolve: Resolver, kind: Kind) -> Resolver:
-    def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    def guarded(root: Any, info: Info, **args: Any) -> Any:
         info.context.access.require_kind(kind)
         return resolve(root, info, **args)
 
@@ -271,7 +273,7 @@ def _kind_guard(resolve: Resolver, kind: Kind) -> Resolver:
 def _stream_guard(subscribe: Resolver, kind: Kind) -> Resolver:
     """The refusal arrives as the stream's first (and only) item, as any stream error does."""
 
-    def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    def guarded(root: Any, info: Info, **args: Any) -> Any:
         access = info.context.access
         if access.may_read_kind(kind):
             return subscribe(root, info, **args)
@@ -286,7 +288,7 @@ def _stream_guard(subscribe: Resolver, kind: Kind) -> Resolver:
 
 
 def _action_guard(resolve: Resolver, kind: Kind, action: str) -> Resolver:
-    def guarded(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    def guarded(root: Any, info: Info, **args: Any) -> Any:
         info.context.access.require_role(kind, action)
         return resolve(root, info, **args)
 
@@ -304,7 +306,7 @@ def _mark(fn: Resolver, *labels: str) -> Resolver:
 
 
 def _default_resolve(field_name: str) -> Resolver:
-    def resolve(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    def resolve(root: Any, info: Info, **args: Any) -> Any:
         return getattr(root, field_name, None)
 
     return resolve

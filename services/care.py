@@ -68,7 +68,7 @@ def sources() -> list[tuple[Declaration, CareSource]]:
     return [(d, d.care) for d in REGISTRY if d.care is not None and d.model is not None]
 
 
-def _lifetime(value: timedelta | None | str) -> timedelta | None:
+def _lifetime(value: timedelta | str | None) -> timedelta | None:
     if value == CONFIGURED_CARE_DAYS:
         return timedelta(days=get_settings().shms_care_relationship_days)
     assert not isinstance(value, str)
@@ -77,8 +77,8 @@ def _lifetime(value: timedelta | None | str) -> timedelta | None:
 
 def link_of(source: CareSource, row: Mapping[str, Any]) -> CareLink | None:
     """The relation one source row gives, if any (``row`` as stored, snake_case)."""
-    status = row.get(source.status)
-    status = getattr(status, "value", status)
+    raw_status = row.get(source.status)
+    status = str(getattr(raw_status, "value", raw_status))
     if status not in source.lifetime:
         return None
     span = _lifetime(source.lifetime[status])
@@ -107,6 +107,7 @@ def merge(links: Iterable[CareLink]) -> list[CareLink]:
 async def _derive(patient_id: ObjectId) -> list[CareLink]:
     found: list[CareLink] = []
     for declaration, source in sources():
+        assert declaration.model is not None  # sources() keeps collection-backed ones
         query = {
             declaration.patient or "patient_id": patient_id,
             source.status: {"$in": [str(s) for s in source.lifetime]},

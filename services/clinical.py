@@ -8,6 +8,7 @@ from typing import Any
 from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
 
+import db
 from errors import BadUserInput, Conflict
 from models.base import utcnow
 from models.clinical import (
@@ -181,7 +182,7 @@ async def update_prescription_status(id: ObjectId, status: PrescriptionStatus) -
         )
     now = utcnow()
     change = StatusChange(status=status.value, at=now)
-    result = await Prescription.get_motor_collection().update_one(
+    result = await db.collection(Prescription).update_one(
         {"_id": id, "status": prescription.status.value},
         {
             "$set": {"status": status.value, "updated_at": now},

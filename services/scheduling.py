@@ -37,6 +37,7 @@ from bson import ObjectId
 from pydantic import BaseModel
 from pymongo.errors import BulkWriteError
 
+import db
 from errors import BadUserInput, Conflict
 from models.base import LongText, utcnow
 from models.equipment import EquipmentStatus, MedicalEquipment
@@ -137,7 +138,7 @@ def _key_of(raw: Mapping[str, Any]) -> Key:
 
 
 def _reservations() -> Any:
-    return Reservation.get_motor_collection()
+    return db.collection(Reservation)
 
 
 async def _held(appointment_id: ObjectId) -> dict[Key, ObjectId]:
@@ -182,7 +183,7 @@ def _covers(appointment: Mapping[str, Any], raw: Mapping[str, Any]) -> bool:
 async def _stale(holders: list[dict[str, Any]], mine: ObjectId) -> list[dict[str, Any]]:
     """The holders no live appointment needs (see the module notes on orphans)."""
     others = {raw["appointment_id"] for raw in holders} - {mine}
-    cursor = Appointment.get_motor_collection().find({"_id": {"$in": list(others)}})
+    cursor = db.collection(Appointment).find({"_id": {"$in": list(others)}})
     appointments = {raw["_id"]: raw for raw in await cursor.to_list(None)}
     active = {s.value for s in ACTIVE_APPOINTMENT_STATUSES}
     settled = utcnow() - STALE_AFTER
@@ -313,7 +314,7 @@ async def _compare_and_set(
     operation: Query = {"$set": {k: _encoder.encode(v) for k, v in changes.items()}}
     if push:
         operation["$push"] = {k: _encoder.encode(v) for k, v in push.items()}
-    result = await Appointment.get_motor_collection().update_one(
+    result = await db.collection(Appointment).update_one(
         {"_id": appointment.id, **expected}, operation
     )
     if result.matched_count == 0:

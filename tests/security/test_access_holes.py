@@ -26,7 +26,9 @@ from tests.conftest import token_for
 from tests.events.live import TRANSPORT_WS, call, subscriber
 
 CHART = "query($id: ID!) { patient(id: $id) { id allergies { substance } } }"
-BOOK = """mutation($input: ScheduleAppointmentInput!) { scheduleAppointment(input: $input) { id } }"""
+BOOK = (
+    """mutation($input: ScheduleAppointmentInput!) { scheduleAppointment(input: $input) { id } }"""
+)
 CANCEL = """mutation($id: ID!, $reason: String) {
   cancelAppointment(id: $id, reason: $reason) { id status }
 }"""
@@ -133,7 +135,9 @@ ANALYST_PROBES = {
         "{ totalCount } }"
     ),
     "by id": "query($a: ID!) { appointment(id: $a) { id status } }",
-    "nested under a doctor": "query($doc: ID!) { doctor(id: $doc) { appointments { totalCount } } }",
+    "nested under a doctor": (
+        "query($doc: ID!) { doctor(id: $doc) { appointments { totalCount } } }"
+    ),
     "nested under a device": "{ equipmentList { nodes { appointments { totalCount } } } }",
 }
 
@@ -206,9 +210,7 @@ async def test_a_doctor_creates_plans_as_themselves_and_an_admin_entry_is_audite
     me = _as_doctor(client_as, doctor)
     assert _codes(await me(create, input={**plan, "doctorId": str(other.id)})) == ["FORBIDDEN"]
     assert await TreatmentPlan.find_all().count() == 0
-    assert (await me.data(create, input=plan))["createTreatmentPlan"]["doctorId"] == str(
-        doctor.id
-    )
+    assert (await me.data(create, input=plan))["createTreatmentPlan"]["doctorId"] == str(doctor.id)
 
     admin = client_as(sub="acct-admin", roles=["admin"])
     entered = await admin.data(create, input={**plan, "doctorId": str(other.id)})

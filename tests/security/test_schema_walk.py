@@ -4,7 +4,6 @@
 did to the schema that serves, so a resolver that forgets a check cannot exist unnoticed.
 """
 
-
 import pytest
 import strawberry
 from graphql import GraphQLObjectType
@@ -103,7 +102,9 @@ def _schema_with(extra_field: bool, mutation_declared: bool) -> strawberry.Schem
 
     @strawberry.type
     class Mutation:
-        @strawberry.mutation(metadata={"shms.acts": ("Department", "create")} if mutation_declared else {})
+        @strawberry.mutation(  # type: ignore[untyped-decorator]
+            metadata={"shms.acts": ("Department", "create")} if mutation_declared else {}
+        )
         def touch(self) -> bool:
             return True
 
