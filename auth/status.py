@@ -18,13 +18,15 @@ with no account); records are disabled, never deleted. Roles an account or clien
 holds are dropped from the token's.
 
 The cache. One Redis key per record, ``{namespace}:auth:{kind}:{id}`` (the document cache's
-namespace, see ``cache.keys``), holding a small JSON summary for ``SHMS_AUTH_STATUS_TTL_SECONDS``;
-a request reads all of its keys in one MGET and touches MongoDB only for misses. Every write of
-an account, service client or staff record ends in ``services.changes.changed``, which calls
-``forget``: the keys are overwritten with a tombstone for ``TOMBSTONE_SECONDS``, during which
-readers go to MongoDB and may not backfill. A reader that loaded MongoDB before a write and
-fills the cache after it would otherwise put the old state back; its fill is ``SET NX`` (the
-tombstone refuses it), and a reader slower than half the tombstone's life does not fill at all.
+namespace, see ``cache.keys``; IdP subjects hashed), holding a small JSON summary (active, roles,
+links; ``{}`` for no such record) for ``SHMS_AUTH_STATUS_TTL_SECONDS``. A request reads all of
+its keys in one MGET and touches MongoDB only for misses, with one ``$in`` per collection.
+Every write of an account, service client or staff record ends in ``services.changes.changed``,
+which calls ``forget``: the keys are overwritten with a tombstone for ``TOMBSTONE_SECONDS``,
+during which readers go to MongoDB and may not backfill. A reader that loaded MongoDB before a
+write and fills the cache after it would otherwise put the old state back; its fill is
+``SET NX`` (the tombstone refuses it), and a reader slower than half the tombstone's life does
+not fill at all.
 
 Failing safe. When Redis does not answer (or failed less than ``SHMS_CACHE_BREAKER_SECONDS``
 ago) the records are read from MongoDB: never assumed active. A tombstone Redis refused is
@@ -254,9 +256,8 @@ class StatusCache:
                     ("did", owner.department_id),
                 ):
                     out[claim] = str(value) if value is not None else None
-                if owner.staff_id != staff_id:
-                    staff_refs = self._staff_refs(roles, owner.staff_id)
-                    records.update(await self.lookup(staff_refs))
+                staff_refs = self._staff_refs(roles, owner.staff_id)  # the account's own link
+                records.update(await self.lookup([r for r in staff_refs if r not in records]))
             else:
                 held = roles & owner.roles
                 if roles and not held:

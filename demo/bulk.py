@@ -32,6 +32,7 @@ from typing import Any
 from beanie import Document
 
 import db
+from auth.policy import REGISTRY
 from demo import catalog, ids, people
 from demo.clock import ANCHOR
 from demo.facility import doctor_location
@@ -44,7 +45,8 @@ from models import (
     Patient,
     TreatmentPlan,
 )
-from models.patients import Sex, name_tokens
+from models.patients import CareLink, Sex, name_tokens
+from services import care
 
 Raw = dict[str, Any]
 
@@ -137,7 +139,22 @@ class _Builder:
         self._appointments()
         self._patients()
         self._plans()
+        self._care()
         self._accounts()
+
+    def _care(self) -> None:
+        """Each patient's care relations, as services.care derives them after every write."""
+        found: dict[Any, list[CareLink]] = defaultdict(list)
+        for model, rows in ((Appointment, self.appointments), (TreatmentPlan, self.plans)):
+            declaration = REGISTRY.for_model(model)
+            assert declaration is not None and declaration.care is not None
+            for row in rows:
+                link = care.link_of(declaration.care, row)
+                if link is not None:
+                    found[row["patient_id"]].append(link)
+        for patient in self.patients:
+            links = care.merge(found.get(patient["_id"], []))
+            patient["care"] = [link.model_dump(exclude_none=True) for link in links]
 
     # -- facility --------------------------------------------------------------------------------
 
@@ -340,6 +357,8 @@ class _Builder:
                 "allergies": [],
                 "medical_history": [],
                 "search_tokens": name_tokens(first, last),
+                "care": [],  # filled by _care once the plans exist
+                "care_revision": 0,
             }
             if visits:
                 raw["primary_doctor_id"] = visits[0]["doctor_id"]

@@ -10,6 +10,8 @@ from typing import TypeVar
 from beanie import Document, PydanticObjectId
 from tqdm import tqdm
 
+from services import care
+
 import db
 from demo import calendars
 from demo.accounts import seed_accounts
@@ -129,6 +131,10 @@ async def _insert_facility(facility: Facility, summary: SeedSummary) -> None:
 
 
 async def _insert_batch(batch: Batch, summary: SeedSummary) -> None:
+    # Care relations as services.care derives them after every booking and plan.
+    links = care.derive([*batch.appointments, *batch.treatment_plans])
+    for patient in batch.patients:
+        patient.care = links.get(patient.id, [])
     summary.patients += await _insert(Patient, batch.patients)
     summary.appointments += await _insert(Appointment, batch.appointments)
     summary.reservations += await _insert(Reservation, _reservations(batch.appointments))

@@ -167,8 +167,11 @@ TREATMENT_PLAN = declare(
     clinicians=("doctor_id",),
     refs=("patient_id", "doctor_id"),
     cached=True,
-    # The overseeing doctor treats the patient while the plan is active.
-    care=CareSource(clinician="doctor_id", lifetime={TreatmentPlanStatus.ACTIVE: None}),
+    # The overseeing doctor treats the patient while the plan is active (or paused).
+    care=CareSource(
+        clinician="doctor_id",
+        lifetime={TreatmentPlanStatus.ACTIVE: None, TreatmentPlanStatus.ON_HOLD: None},
+    ),
 )
 
 TREATMENT = declare(

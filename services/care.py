@@ -104,6 +104,21 @@ def merge(links: Iterable[CareLink]) -> list[CareLink]:
     return [best[k] for k in sorted(best, key=lambda k: (str(k[0]), str(k[1])))]
 
 
+def derive(rows: Iterable[Any]) -> dict[ObjectId, list[CareLink]]:
+    """Relations per patient from documents in hand (seeding many at once: same rules as
+    ``refresh``, no query)."""
+    found: dict[ObjectId, list[CareLink]] = {}
+    for row in rows:
+        declaration = REGISTRY.for_model(type(row))
+        if declaration is None or declaration.care is None:
+            continue
+        link = link_of(declaration.care, row.model_dump())
+        patient = getattr(row, declaration.patient or "patient_id", None)
+        if link is not None and patient is not None:
+            found.setdefault(patient, []).append(link)
+    return {patient: merge(links) for patient, links in found.items()}
+
+
 async def _derive(patient_id: ObjectId) -> list[CareLink]:
     found: list[CareLink] = []
     for declaration, source in sources():
@@ -134,7 +149,7 @@ async def refresh(patient_id: ObjectId | None) -> Patient | None:
             {"_id": patient_id, "care_revision": revision},
             {
                 "$set": {
-                    "care": [link.model_dump() for link in links],
+                    "care": [link.model_dump(exclude_none=True) for link in links],
                     "care_revision": revision + 1,
                 }
             },

@@ -82,6 +82,7 @@ async def test_references_point_at_stored_documents(seeded: dict[str, int]) -> N
     departments = {d.id for d in await Department.find_all().to_list()}
     patients = {p.id: p for p in await Patient.find_all().to_list()}
     appointments = {a.id: a for a in await Appointment.find_all().to_list()}
+    plans = await TreatmentPlan.find_all().to_list()
     visits: dict[Any, list[Appointment]] = defaultdict(list)
     for a in appointments.values():
         assert a.patient_id in patients
@@ -89,10 +90,14 @@ async def test_references_point_at_stored_documents(seeded: dict[str, int]) -> N
         if a.equipment_id is not None:
             assert devices[a.equipment_id].department_id == a.department_id
         visits[a.patient_id].append(a)
-    assert all(visits[p] for p in patients), "every patient has at least one visit"
+    for patient in patients.values():  # care relations come only from that patient's facts
+        mine = {a.doctor_id for a in visits[patient.id]} | {
+            p.doctor_id for p in plans if p.patient_id == patient.id
+        }
+        assert {c.clinician_id for c in patient.care} <= mine
     for doctor in doctors.values():
         assert doctor.department_id in departments
-    for plan in await TreatmentPlan.find_all().to_list():
+    for plan in plans:
         assert plan.patient_id in patients
         assert plan.doctor_id in doctors
         assert plan.diagnosis.code is not None

@@ -100,9 +100,9 @@ def test_serve_runs_uvicorn_on_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_export_schema_writes_the_sdl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("schema")
+    fake = types.ModuleType("api.schema")
     fake.schema = types.SimpleNamespace(as_str=lambda: "type Query {\n  ping: String!\n}")  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "schema", fake)
+    monkeypatch.setitem(sys.modules, "api.schema", fake)
     output = tmp_path / "schema.graphql"
     assert cli.main(["export-schema", "--output", str(output)]) == 0
     assert output.read_text(encoding="utf-8") == "type Query {\n  ping: String!\n}\n"

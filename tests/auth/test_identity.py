@@ -63,6 +63,21 @@ async def test_an_external_users_account_decides_roles_and_links(database: Any) 
     assert unmapped.roles == {Role.NURSE, Role.DOCTOR} and unmapped.patient_id is None
 
 
+async def test_records_that_are_not_active_refuse_the_token(database: Any) -> None:
+    """Without an app (no Redis), the standing is read from MongoDB: never assumed active."""
+    doctor = await factories.doctor(active=False)
+    claims = {"sub": "cli:doctor:x", "roles": ["doctor"], "sid": str(doctor.id)}
+    with pytest.raises(Unauthenticated) as refused:
+        await principal_from_claims(claims, LOCAL)
+    assert refused.value.extensions["reason"] == "account_disabled"
+    await Account(
+        username="gone", password_hash="x", roles=[Role.NURSE], idp_subject="idp|9", active=False
+    ).insert()  # an external user whose account is disabled gets nothing from IdP roles
+    with pytest.raises(Unauthenticated) as refused:
+        await principal_from_claims({"sub": "idp|9", "roles": ["admin"]}, EXTERNAL)
+    assert refused.value.extensions["reason"] == "account_disabled"
+
+
 async def test_tokens_without_a_role_or_with_bad_links_are_refused(database: Any) -> None:
     with pytest.raises(Unauthenticated):
         await principal_from_claims({"sub": "u", "roles": []}, LOCAL)

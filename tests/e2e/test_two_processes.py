@@ -197,7 +197,13 @@ def test_every_kind_of_write_on_a_is_read_on_b(pair: list[Server]) -> None:
     desk.write("mutation($id: ID!) { cancelAppointment(id: $id) { id } }", id=booked)
     assert desk.read(read_appt, id=booked)["appointment"]["status"] == "CANCELLED"
 
-    # The booking put the doctor on the new patient's care team, on B too (from the cache).
+    # Cancelling ended the care that booking gave; a new booking gives it again, on B too.
+    desk.write(
+        "mutation($p: ID!) { scheduleAppointment(input: {patientId: $p, doctorId:"
+        ' "6955b9000200000000000001", startAt: "2031-02-05T09:00:00Z",'
+        ' endAt: "2031-02-05T09:30:00Z", reason: "Second visit"}) { id } }',
+        p=new,
+    )
     plan = doctor.write(
         "mutation($p: ID!) { createTreatmentPlan(input: {patientId: $p, doctorId:"
         ' "6955b9000200000000000001", diagnosis: {description: "Migraine"}}) { id } }',

@@ -228,7 +228,7 @@ def test_a_field_the_subscriber_may_not_query_is_null_and_forbidden(
 ) -> None:
     doctor = call(client, factories.doctor)
     patient = call(client, factories.patient)
-    analyst = token_for(client.app, roles=["analyst"])
+    analyst = token_for(client.app, roles=["service"])
     before = metric(client, open_subscriptions(APPOINTMENT_FIELD))
     with subscriber(client, protocol, analyst) as live:
         live.subscribe("stats", APPOINTMENT_EVENTS)
@@ -237,7 +237,7 @@ def test_a_field_the_subscriber_may_not_query_is_null_and_forbidden(
         book(client, patient, doctor, reason="Sensitive reason")
         event = live.next("stats")
         appointment = event["data"]["appointmentChanged"]["appointment"]
-        assert appointment["status"] == "SCHEDULED"  # the row itself is visible to analysts
+        assert appointment["status"] == "SCHEDULED"  # the row itself is visible to machine clients
         assert appointment["reason"] is None and appointment["patientId"] is None
         errors = {tuple(e["path"][-1:]): e["extensions"]["code"] for e in event["errors"]}
         assert errors == {("reason",): "FORBIDDEN", ("patientId",): "FORBIDDEN"}

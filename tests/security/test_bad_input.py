@@ -88,6 +88,21 @@ async def test_rescheduling_to_a_calendar_end_is_bad_user_input(
     assert await Reservation.find_all().count() == held
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="GAP: with an idempotencyKey the arguments are hashed first, and "
+    "services/idempotency._plain (not part of this change) converts each instant to UTC: "
+    "OverflowError, INTERNAL, before the booking's own check could refuse it",
+)
+async def test_a_keyed_booking_at_a_calendar_end_is_bad_user_input(gql: GraphQLClient) -> None:
+    patient, doctor = await factories.patient(), await factories.doctor()
+    keyed = """mutation($input: ScheduleAppointmentInput!, $key: String) {
+      scheduleAppointment(input: $input, idempotencyKey: $key) { id } }"""
+    payload = {**booking(patient, doctor, START), "startAt": EDGES[0]}
+    assert _code(await gql(keyed, input=payload, key="k-1")) == "BAD_USER_INPUT"
+    await _nothing_written(0)
+
+
 AVAILABILITY = """query($d: ID!, $from: DateTime!, $to: DateTime!, $t: ID!) {
   availability(doctorId: $d, from: $from, to: $to, appointmentType: $t) { startAt } }"""
 CREATE_TYPE = """mutation($input: AppointmentTypeInput!) {
