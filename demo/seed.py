@@ -10,8 +10,6 @@ from typing import TypeVar
 from beanie import Document, PydanticObjectId
 from tqdm import tqdm
 
-from services import care
-
 import db
 from demo import calendars
 from demo.accounts import seed_accounts
@@ -34,6 +32,7 @@ from models import (
     WorkingHours,
 )
 from models.scheduling import ACTIVE_APPOINTMENT_STATUSES, grid_slots, held_resources
+from services import care
 
 D = TypeVar("D", bound=Document)
 
@@ -134,7 +133,7 @@ async def _insert_batch(batch: Batch, summary: SeedSummary) -> None:
     # Care relations as services.care derives them after every booking and plan.
     links = care.derive([*batch.appointments, *batch.treatment_plans])
     for patient in batch.patients:
-        patient.care = links.get(patient.id, [])
+        patient.care = links.get(patient.id, []) if patient.id is not None else []
     summary.patients += await _insert(Patient, batch.patients)
     summary.appointments += await _insert(Appointment, batch.appointments)
     summary.reservations += await _insert(Reservation, _reservations(batch.appointments))
