@@ -159,6 +159,10 @@ async def test_a_clinicians_bomb_costs_no_database_work_either(app: Any, http: A
     from tests.conftest import token_for
 
     token = token_for(app, roles=["doctor"], sid=str(ObjectId()), did=str(ObjectId()))
+    # The caller's account status is checked per request and then cached: warm it first.
+    await http.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"authorization": f"Bearer {token}"}
+    )
     response, ops = await measured(
         http.post(
             "/graphql",
