@@ -14,11 +14,12 @@
 
 Why before validation, and why counted: graphql-core's own rules (overlapping fields above all)
 work quadratically on a document that repeats a field or fragment, and a naive expansion of
-fragments is exponential. ``check`` measures every fragment once (dependencies first), so its
-work is linear in the document; it counts that work, plus the field comparisons validation
-would make, against one ceiling of steps. A refused document is never validated; one it lets
-through is cheap to validate. ``BodySizeLimit`` refuses request bodies over
-``SHMS_MAX_BODY_BYTES`` with 413 before the body is parsed at all.
+fragments is exponential. ``check`` measures every fragment once (dependencies first), so depth,
+cost and root fields take steps linear in the document. It then predicts the comparisons
+validation would make (pairs of fields answering to one response path, pairs of fragments
+spread side by side) and charges them to the same ceiling of steps as its own work. A refused
+document is never validated; one it lets through is cheap to validate. ``BodySizeLimit``
+refuses request bodies over ``SHMS_MAX_BODY_BYTES`` with 413 before the body is parsed at all.
 """
 
 from __future__ import annotations
@@ -499,8 +500,8 @@ def check(
     roles: Iterable[str] = (),
     hide_schema: bool = False,
 ) -> Verdict:
-    """Every SHMS limit of a parsed, not yet validated document, in steps linear in its size
-    and never more than ``SHMS_MAX_ANALYSIS_STEPS`` of them."""
+    """Every SHMS limit of a parsed, not yet validated document, in never more than
+    ``SHMS_MAX_ANALYSIS_STEPS`` steps: a document that needs more is refused for that."""
     steps = _Steps(settings.shms_max_analysis_steps)
     analysis = _Analysis(schema, document, settings, variables or {}, steps)
     cost = 0
@@ -563,6 +564,24 @@ class QueryLimits(SchemaExtension):
             if verdict.errors:
                 ec.pre_execution_errors = verdict.errors  # strawberry then skips validation
         yield
+        _finish_all(ec.pre_execution_errors, self.hide_schema)
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        _finish_all(self.execution_context.pre_execution_errors, self.hide_schema)
+
+    def on_execute(self) -> Iterator[None]:
+        yield  # variables are coerced here: their errors may suggest names too
+        _finish_all(getattr(self.execution_context.result, "errors", None), self.hide_schema)
+
+
+def _finish_all(errors: list[GraphQLError] | None, hide_schema: bool) -> None:
+    """Finish errors where they arise, in place: over WebSocket a refused operation's errors
+    are sent before ``on_operation`` resumes (strawberry holds these same error objects)."""
+    for error in errors or ():
+        finished = _finish(error, hide_schema)
+        if finished is not error:
+            error.message, error.extensions = finished.message, finished.extensions
 
 
 def _finish(error: GraphQLError, hide_schema: bool) -> GraphQLError:

@@ -70,7 +70,10 @@ def _plain(value: Any) -> Any:
         items = [_plain(v) for v in value]
         return sorted(items, key=json.dumps) if isinstance(value, (set, frozenset)) else items
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+        try:
+            return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+        except OverflowError:  # a calendar-end instant: the call itself refuses it
+            return value.isoformat()
     if isinstance(value, enum.Enum):
         return _plain(value.value)
     if isinstance(value, ObjectId):

@@ -60,7 +60,7 @@ from services import common
 from services.availability import calendar_refusal
 from services.changes import changed
 from services.pagination import ASC, Page, PageArgs, Query, Sort, paginate
-from services.validation import build, require
+from services.validation import build, instant, require
 
 BY_START: Sort = (("start_at", ASC), ("_id", ASC))
 MAX_DURATION = timedelta(hours=12)
@@ -79,6 +79,11 @@ def appointment_filter(
     starts_from: datetime | None = None,
     starts_before: datetime | None = None,
 ) -> Query:
+    # Offset instants near the calendar's ends cannot be encoded: BAD_USER_INPUT, not INTERNAL.
+    if starts_from is not None and starts_from.tzinfo is not None:
+        starts_from = instant(starts_from, "filter.from")
+    if starts_before is not None and starts_before.tzinfo is not None:
+        starts_before = instant(starts_before, "filter.to")
     if starts_from and starts_before:
         require(starts_before > starts_from, "to", "must be after from")
     query: Query = {}

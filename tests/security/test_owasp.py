@@ -1242,13 +1242,6 @@ def test_ws_introspection_is_refused_in_production(settings: Settings, query: st
     assert "INTROSPECTION_DISABLED" in _error_codes(message), message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP: over graphql-transport-ws, QueryLimits' suggestion stripping never reaches "
-    "the answer: validation errors (sent as a pre-execution `error` message) and variable "
-    'coercion errors (sent in a `next` payload) keep "Did you mean ...?" for non-admins in '
-    "production, for fields, arguments, types, enum values, input fields and variable types",
-)
 @pytest.mark.parametrize(("query", "variables"), list(TYPOS.values()), ids=list(TYPOS))
 def test_ws_no_suggestions_in_production(
     settings: Settings, query: str, variables: dict[str, Any]
