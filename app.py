@@ -363,7 +363,9 @@ class GraphQLApp(GraphQL[Context, None]):
                 await handler.websocket.close(code=WS_GOING_AWAY, reason="Server shutting down")
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = uuid.uuid4().hex  # ours, unique; the client's is kept beside it
+        given = request.headers.get("x-request-id")
+        client_request_id = given[:64] if given and given.isprintable() else None
         # A WebSocket signs in later, from its connection_init payload (see on_ws_connect).
         authorization = (
             None if isinstance(request, WebSocket) else request.headers.get("authorization")
@@ -373,12 +375,15 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         sink = getattr(response, "headers", None)  # strawberry's sub-response (HTTP only)
         # RateLimit-* headers set on it are merged into the reply; a WebSocket gets none.
+        if isinstance(sink, MutableHeaders):
+            sink["X-Request-Id"] = request_id
         return Context(
             settings=self.settings,
             request=request,
             principal=principal,
             auth_error=error,
-            request_id=request_id[:64],
+            request_id=request_id,
+            client_request_id=client_request_id,
             client_address=request.client.host if request.client else None,
             rate_headers=sink if isinstance(sink, MutableHeaders) else {},
         )

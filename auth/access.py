@@ -38,6 +38,7 @@ from models.base import utcnow
 from models.patients import Patient
 from services import care
 from services.pagination import Page, Query
+from services.validation import camel
 
 if TYPE_CHECKING:
     from auth.audit import AuditTrail
@@ -197,11 +198,20 @@ class AccessControl:
     async def can_see(self, entity: Kind, row: Any) -> bool:
         return await self.field_access(entity, ROW, row) != Access.NONE
 
-    async def field(self, entity: Kind, group: str, row: Any) -> Access:
-        """Access to a guarded field; ``FORBIDDEN`` (a null at its path) when there is none."""
+    async def field(self, entity: Kind, group: str, row: Any, name: str | None = None) -> Access:
+        """Access to a guarded field; ``FORBIDDEN`` (a null at its path, and a ``DENIED`` event
+        naming the field) when there is none."""
         access = await self.field_access(entity, group, row)
         if access == Access.NONE:
             names = ", ".join(REGISTRY[entity].fields.get(group, (group,)))
+            self.audit.denied(
+                entity,
+                getattr(row, "id", None),
+                patient_of(entity, row),
+                AuditAction.READ,
+                f"{group} fields",
+                [name] if name else (),
+            )
             raise Forbidden(f"Not allowed to read {entity}.{names}", field=group)
         return access
 
@@ -209,10 +219,16 @@ class AccessControl:
         """Whether any role of the caller may read some rows of ``entity`` (before any query)."""
         return bool(relations_for(REGISTRY[entity].read[ROW], self.principal.roles))
 
-    def require_kind(self, entity: Kind) -> None:
-        """Refuse before any database work a caller no role of whom may read ``entity``."""
+    def require_kind(
+        self,
+        entity: Kind,
+        entity_id: ObjectId | None = None,
+        patient_id: ObjectId | None = None,
+    ) -> None:
+        """Refuse before any database work a caller no role of whom may read ``entity``
+        (audited with the ids the request named)."""
         if not self.may_read_kind(entity):
-            self.audit.denied(entity, None, None, AuditAction.READ, "no role grants it")
+            self.audit.denied(entity, entity_id, patient_id, AuditAction.READ, "no role grants it")
             raise Forbidden(f"Not allowed to read {entity} records")
 
     async def one(self, entity: Kind, row: Any, requested: Iterable[str] = ()) -> Any:
@@ -338,11 +354,23 @@ class AccessControl:
     def _write_rules(self, entity: Kind, action: str) -> Rules:
         return REGISTRY[entity].write.get(action, {})
 
-    def require_role(self, entity: Kind, action: str) -> None:
-        """Refuse before any lookup when no role of the caller could ever do ``action``, so
-        answers to callers without the right cannot tell existing records from unknown ids."""
-        if not relations_for(self._write_rules(entity, action), self.principal.roles):
-            self.audit.denied(entity, None, None, audit_action(action), "no role grants it")
+    def may_ever(self, entity: Kind, action: str) -> bool:
+        """Whether some role of the caller could do ``action`` on some row of ``entity``."""
+        return bool(relations_for(self._write_rules(entity, action), self.principal.roles))
+
+    def require_role(
+        self,
+        entity: Kind,
+        action: str,
+        entity_id: ObjectId | None = None,
+        patient_id: ObjectId | None = None,
+    ) -> None:
+        """Refuse when no role of the caller could ever do ``action``; the answer is the same
+        whether the named record exists or not, while the audit keeps the ids it names."""
+        if not self.may_ever(entity, action):
+            self.audit.denied(
+                entity, entity_id, patient_id, audit_action(action), "no role grants it"
+            )
             raise Forbidden(f"Not allowed to {action} {entity} records")
 
     async def require(
@@ -391,7 +419,7 @@ class AccessControl:
             row.id,
             patient_id,
             audit_action(action),
-            sorted(fields),
+            sorted(camel(f) for f in fields),  # the GraphQL names, as reads record them
             self.principal.glass.get(patient_id) if patient_id else None,
             note=note,
         )

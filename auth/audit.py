@@ -70,9 +70,11 @@ class AuditTrail:
         request_id: str,
         client_address: str | None,
         operation: str | None = None,
+        client_request_id: str | None = None,
     ) -> None:
         self.principal = principal
         self.request_id = request_id
+        self.client_request_id = client_request_id
         self.client_address = client_address
         self.operation = operation
         self._events: list[AuditEvent] = []  # reads, writes and denials, in recording order
@@ -112,6 +114,7 @@ class AuditTrail:
             reason=reason,
             break_glass=break_glass,
             request_id=self.request_id,
+            client_request_id=self.client_request_id,
             client_address=self.client_address,
             operation=self.operation,
         )
@@ -192,13 +195,17 @@ class AuditTrail:
         patient_id: ObjectId | None,
         action: AuditAction,
         reason: str,
+        fields: Iterable[str] = (),
     ) -> None:
-        """Record a refused access; the same refusal repeated within a request is kept once."""
+        """Record a refused access (``fields``: those refused, for a field-level denial); the
+        same refusal repeated within a request is kept once."""
         key = _Key(AuditOutcome.DENIED, action, entity, entity_id, patient_id, reason)
         if key in self._merged:
+            merged = self._merged[key]
+            merged.fields = _union(merged.fields, fields)
             return
         event = self._event(
-            action, AuditOutcome.DENIED, entity, entity_id, patient_id, (), (), reason
+            action, AuditOutcome.DENIED, entity, entity_id, patient_id, fields, (), reason
         )
         self._merged[key] = event
         self._events.append(event)
@@ -248,7 +255,9 @@ class AuditTrail:
             patient_id = ObjectId(r["patient_id"]) if r.get("patient_id") else None
             glass = r.get("reason") if r.get("break_glass") else None
             if outcome is AuditOutcome.DENIED:
-                self.denied(r["entity"], entity_id, patient_id, action, r.get("reason") or "")
+                self.denied(
+                    r["entity"], entity_id, patient_id, action, r.get("reason") or "", r["fields"]
+                )
             elif action is AuditAction.READ:
                 self.read(r["entity"], entity_id, patient_id, r["fields"], r["withheld"], glass)
             else:

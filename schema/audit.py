@@ -29,6 +29,7 @@ class AuditEvent:
     reason: str | None = strawberry.field(description="The break-the-glass or denial reason.")
     break_glass: bool
     request_id: str
+    client_request_id: str | None
     client_address: str | None
     operation: str | None = strawberry.field(description="GraphQL operation or mutation name.")
 

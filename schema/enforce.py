@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bson import ObjectId
 from graphql import (
     FieldNode,
     FragmentSpreadNode,
@@ -47,7 +48,7 @@ from graphql import (
     GraphQLResolveInfo as _Info,
 )
 
-from auth.access import mask
+from auth.access import mask, value_at
 from auth.policy import REGISTRY, ROW, Access, Declaration, Kind
 from schema.common import Connection, Edge
 
@@ -253,7 +254,7 @@ def _group_guard(resolve: Resolver, declaration: Declaration, group: str) -> Res
     kind = declaration.kind
 
     async def guarded(root: Any, info: Info, **args: Any) -> Any:
-        access = await info.context.access.field(kind, group, root)
+        access = await info.context.access.field(kind, group, root, info.field_name)
         result = await _value(resolve(root, info, **args))
         if access == Access.MASKED and isinstance(result, str):
             return mask(result)
@@ -262,10 +263,48 @@ def _group_guard(resolve: Resolver, declaration: Declaration, group: str) -> Res
     return guarded
 
 
+def _ids(value: Any, key: str = "") -> Iterator[tuple[str, ObjectId]]:
+    """(argument name, ObjectId) for every id-looking argument, inputs included."""
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            yield from _ids(item, str(name))
+    elif (
+        isinstance(value, str)
+        and (key == "id" or key.endswith(("Id", "_id")))
+        and ObjectId.is_valid(value)
+    ):
+        yield key, ObjectId(value)
+
+
+async def named(info: Info, kind: Kind, args: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The record and patient a refused request named, for its audit event: its ``id``
+    argument (and that record's patient, read for the audit only: the answer is the same
+    either way) and any ``patientId`` it carried."""
+    found = dict(_ids(args))
+    entity_id = found.get("id")
+    patient_id = found.get("patientId") or found.get("patient_id")
+    declaration = REGISTRY.get(kind)
+    if declaration is not None and declaration.patient == "id":
+        patient_id = patient_id or entity_id
+    if (
+        entity_id is not None
+        and patient_id is None
+        and declaration is not None
+        and declaration.patient is not None
+        and declaration.model is not None
+    ):
+        loader = getattr(info.context.loaders, f"{declaration.name}_by_id")
+        row = await loader.load(entity_id)
+        patient_id = value_at(row, declaration.patient) if row is not None else None
+    return entity_id, patient_id
+
+
 def _kind_guard(resolve: Resolver, kind: Kind) -> Resolver:
-    def guarded(root: Any, info: Info, **args: Any) -> Any:
-        info.context.access.require_kind(kind)
-        return resolve(root, info, **args)
+    async def guarded(root: Any, info: Info, **args: Any) -> Any:
+        access = info.context.access
+        if not access.may_read_kind(kind):
+            access.require_kind(kind, *(await named(info, kind, args)))
+        return await _value(resolve(root, info, **args))
 
     return guarded
 
@@ -288,9 +327,11 @@ def _stream_guard(subscribe: Resolver, kind: Kind) -> Resolver:
 
 
 def _action_guard(resolve: Resolver, kind: Kind, action: str) -> Resolver:
-    def guarded(root: Any, info: Info, **args: Any) -> Any:
-        info.context.access.require_role(kind, action)
-        return resolve(root, info, **args)
+    async def guarded(root: Any, info: Info, **args: Any) -> Any:
+        access = info.context.access
+        if not access.may_ever(kind, action):
+            access.require_role(kind, action, *(await named(info, kind, args)))
+        return await _value(resolve(root, info, **args))
 
     return guarded
 

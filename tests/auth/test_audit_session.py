@@ -42,6 +42,8 @@ DOCTOR_CHART = """query DoctorChart($id: ID!) { patient(id: $id) {
   id firstName lastName nationalId allergies { substance } billingAccount { id } } }"""
 UPDATE_PLAN = """mutation AdjustPlan($id: ID!) {
   updateTreatmentPlan(id: $id, input: {notes: "Increase the dose"}) { id notes } }"""
+BILLING_PLAN = """mutation BillingTriesThePlan($id: ID!) {
+  updateTreatmentPlan(id: $id, input: {notes: "Cheaper drug"}) { id } }"""
 MY_RECORD = """query MyRecord($id: ID!) { patient(id: $id) {
   id firstName nationalId allergies { substance } billingAccount { id balance { amount } } } }"""
 BREAK_GLASS = """mutation Emergency($p: ID!, $reason: String!) {
@@ -101,8 +103,9 @@ async def test_the_trail_of_a_scripted_session_is_complete_and_newest_first(
     chart = await doctor_a(DOCTOR_CHART, id=p)
     assert_forbidden_at(chart, ("patient", "billingAccount"))
     assert chart["data"]["patient"]["allergies"] == [{"substance": "Penicillin"}]
-    # 2. ... and changes the treatment plan.
+    # 2. ... and changes the treatment plan; billing may not, and is refused.
     await doctor_a.data(UPDATE_PLAN, id=str(f.plan_p.id))
+    assert_denied(await caller(client_as, f, "billing")(BILLING_PLAN, id=str(f.plan_p.id)))
     # 3. The patient reads their own record, billing account included.
     mine = await patient_p.data(MY_RECORD, id=p)
     assert mine["patient"]["billingAccount"]["id"] == str(f.bill_p.id)
@@ -122,7 +125,11 @@ async def test_the_trail_of_a_scripted_session_is_complete_and_newest_first(
     events = trail["nodes"]
     chart_fields = "allergies firstName id lastName nationalId"
     expected = [
-        # 6. B's emergency read: flagged, with the reason given.
+        # 6. B's emergency read: flagged, with the reason given; the billing account refused.
+        _event(
+            "acct-doctor_b:doctor", "READ", "Patient", p, "DoctorChart", outcome="DENIED",
+            fields="billingAccount", reason="billing fields",
+        ),
         _event(
             "acct-doctor_b:doctor", "READ", "Patient", p, "DoctorChart",
             fields=chart_fields, withheld="billingAccount", reason=EMERGENCY, break_glass=True,
@@ -146,12 +153,21 @@ async def test_the_trail_of_a_scripted_session_is_complete_and_newest_first(
             "acct-patient:patient", "READ", "Patient", p, "MyRecord",
             fields="allergies billingAccount firstName id nationalId",
         ),
-        # 2. A's change of the plan.
+        # 2. Billing's refused change, in the patient's trail with the plan it named ...
+        _event(
+            "acct-billing:billing", "UPDATE", "TreatmentPlan", f.plan_p.id, "BillingTriesThePlan",
+            outcome="DENIED", reason="no role grants it", patient=p,
+        ),
+        # ... and A's change of the plan.
         _event(
             "acct-doctor:doctor", "UPDATE", "TreatmentPlan", f.plan_p.id, "AdjustPlan",
             fields="notes", patient=p,
         ),
-        # 1. A's read, the billing account withheld.
+        # 1. A's read, the billing account withheld: a denial of its own, findable as such.
+        _event(
+            "acct-doctor:doctor", "READ", "Patient", p, "DoctorChart", outcome="DENIED",
+            fields="billingAccount", reason="billing fields",
+        ),
         _event(
             "acct-doctor:doctor", "READ", "Patient", p, "DoctorChart",
             fields=chart_fields, withheld="billingAccount",
@@ -166,16 +182,20 @@ async def test_the_trail_of_a_scripted_session_is_complete_and_newest_first(
     # Newest first.
     instants = [e["at"] for e in events]
     assert instants == sorted(instants, reverse=True)
-    # One request id per request: the patient's two reads were one request, all else apart.
+    # One request id per request: each request's events share one, and no two requests do.
     requests = [e["requestId"] for e in events[:-1]]
-    assert requests[3] == requests[4]
-    assert len(set(requests)) == len(requests) - 1
+    by_request = [(0, 1), (4, 5), (8, 9)]  # B's emergency chart, the patient's, A's chart
+    assert all(requests[i] == requests[j] for i, j in by_request)
+    assert len(set(requests)) == len(requests) - len(by_request)
     assert all(len(r) >= 16 for r in requests)
 
-    # The denied read is found by its outcome too.
+    # The denials are found by their outcome too: rows, fields and writes alike.
     denied = (await compliance.data(TRAIL, p=p, outcome="DENIED"))["auditEvents"]["nodes"]
-    assert [(e["outcome"], e["actorSubject"], e["reason"]) for e in denied] == [
-        ("DENIED", "acct-doctor_b", "no relationship")
+    assert [(e["actorSubject"], e["action"], e["reason"]) for e in denied] == [
+        ("acct-doctor_b", "READ", "billing fields"),
+        ("acct-doctor_b", "READ", "no relationship"),
+        ("acct-billing", "UPDATE", "no role grants it"),
+        ("acct-doctor", "READ", "billing fields"),
     ]
     # Reading the trail is not itself recorded in the patient's trail.
     assert (await compliance.data(TRAIL, p=p))["auditEvents"]["totalCount"] == len(expected)
@@ -234,3 +254,24 @@ async def test_audit_events_cannot_be_changed_through_the_api(client_as: Any, f:
         error = await caller(client_as, f, "admin").error(attempt)
         assert code(error) == "GRAPHQL_VALIDATION_FAILED"
     assert await snapshot(AuditEvent) == before
+
+
+async def test_the_request_id_is_made_by_shms_and_the_clients_is_kept_beside_it(
+    app: Any, http: Any, client_as: Any, f: Facility
+) -> None:
+    from tests.auth.test_access_matrix import claims_of
+    from tests.conftest import token_for
+
+    token = token_for(app, **claims_of(f, "doctor"))
+    headers = {"authorization": f"Bearer {token}", "x-request-id": "trace-42"}
+    query = "query Chart($id: ID!) { patient(id: $id) { id } }"
+    answers = [
+        await http.post("/graphql", json={"query": query, "variables": {"id": str(f.p.id)}},
+                        headers=headers)
+        for _ in range(2)
+    ]  # fmt: skip
+    ours = [r.headers["x-request-id"] for r in answers]
+    assert len(set(ours)) == 2 and "trace-42" not in ours  # two requests, two ids
+    events = await AuditEvent.find({"operation": "Chart"}).to_list()
+    assert sorted(e.request_id for e in events) == sorted(ours)
+    assert {e.client_request_id for e in events} == {"trace-42"}
