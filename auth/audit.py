@@ -183,7 +183,7 @@ class AuditTrail:
                 entity_id,
                 patient_id,
                 fields,
-                reason=break_glass_reason if break_glass_reason is not None else note,
+                reason="; ".join(r for r in (note, break_glass_reason) if r is not None) or None,
                 break_glass=glass,
             )
         )

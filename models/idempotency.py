@@ -12,7 +12,7 @@ from models.base import UtcDatetime
 
 class IdempotencyStatus(StrEnum):
     IN_PROGRESS = "in_progress"  # claimed; the mutation runs (or its process died)
-    DONE = "done"  # ran once; retries answer with result_id
+    DONE = "done"  # ran once; retries answer with the stored first answer (result_json)
     FAILED = "failed"  # failed unexpectedly, effect unknown; refused until expires_at
 
 
@@ -23,6 +23,11 @@ class IdempotencyKey(Document):
     lease for ``in_progress`` and ``failed`` ones. A row past it counts as absent (real MongoDB's
     TTL monitor removes it eventually; mongomock never does) and is replaced by a
     compare-and-set on ``claim``, the random token of whoever holds the row.
+
+    A ``done`` row keeps the first answer itself (``result_json``, the returned document as
+    pydantic JSON, with ``result_model`` naming its class), not just its id: a retry must see
+    what the first call returned, not today's state. That snapshot is patient data (a booking,
+    an account), kept no longer than the row: 24 hours.
     """
 
     subject: str  # the caller's token subject
@@ -31,7 +36,9 @@ class IdempotencyKey(Document):
     payload_hash: str  # sha256 of the canonical JSON of operation, subject and arguments
     status: IdempotencyStatus
     claim: str
-    result_id: str | None = None
+    result_id: str | None = None  # the entity the first call returned
+    result_model: str | None = None  # its document class, ``module.QualName``
+    result_json: str | None = None  # the document exactly as first returned (model_dump_json)
     claimed_at: UtcDatetime
     expires_at: UtcDatetime
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any
 
 import strawberry
-from bson import ObjectId
 
 from auth.policy import Action
 from auth.policy import EntityKind as K
@@ -45,15 +44,19 @@ def _subject(info: Info) -> str | None:
     return principal.subject if principal is not None else None
 
 
-def _replay(info: Info, action: Action) -> Callable[[str], Awaitable[AccountDoc]]:
-    """How a retry with a used idempotency key is answered: the account as it is now, if the
-    caller may still do ``action``."""
+def _replay(
+    info: Info, action: Action, fields: Iterable[str]
+) -> Callable[[AccountDoc, str], Awaitable[AccountDoc]]:
+    """How a retry with a used idempotency key is answered: the account as the first call
+    returned it, if the caller may still do ``action``; audited like that first write (same
+    action and fields) with a note saying it is a replay."""
 
-    async def load(id: str) -> AccountDoc:
+    async def answer(first: AccountDoc, note: str) -> AccountDoc:
         await info.context.access.require(K.BILLING_ACCOUNT, action)
-        return await billing.get_billing_account(ObjectId(id))
+        info.context.access.wrote(K.BILLING_ACCOUNT, first, action, fields, note=note)
+        return first
 
-    return load
+    return answer
 
 
 @strawberry.type
@@ -100,8 +103,9 @@ class BillingMutation:
             "openBillingAccount",
             idempotency_key,
             {"input": data},
+            AccountDoc,
             partial(perform, info, K.BILLING_ACCOUNT, Action.CREATE, run, data),
-            _replay(info, Action.CREATE),
+            _replay(info, Action.CREATE, data),
         )
         return view(BillingAccount, opened)
 
@@ -124,8 +128,9 @@ class BillingMutation:
             "addCharge",
             idempotency_key,
             {"account_id": account, "input": data},
+            AccountDoc,
             partial(perform, info, K.BILLING_ACCOUNT, Action.CHARGE, run, ["charges"]),
-            _replay(info, Action.CHARGE),
+            _replay(info, Action.CHARGE, ["charges"]),
         )
         return view(BillingAccount, charged)
 
@@ -148,8 +153,9 @@ class BillingMutation:
             "recordPayment",
             idempotency_key,
             {"account_id": account, "input": data},
+            AccountDoc,
             partial(perform, info, K.BILLING_ACCOUNT, Action.PAY, run, ["payments"]),
-            _replay(info, Action.PAY),
+            _replay(info, Action.PAY, ["payments"]),
         )
         return view(BillingAccount, paid)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 import strawberry
-from bson import ObjectId
 
 from auth.policy import Action
 from auth.policy import EntityKind as K
@@ -79,11 +80,29 @@ async def _may_schedule_for(info: Info, patient_id: Any) -> None:
         await access.require(K.APPOINTMENT, Action.SCHEDULE, patient_id=patient_id)
 
 
-async def _booked(info: Info, id: str) -> AppointmentDoc:
-    """A retried booking's answer: the appointment, if the caller may still book for them."""
-    appointment = await scheduling.get_appointment(ObjectId(id))
-    await _may_schedule_for(info, appointment.patient_id)
-    return appointment
+async def _booked(
+    info: Info, fields: Iterable[str], first: AppointmentDoc, note: str
+) -> AppointmentDoc:
+    """A retried booking's answer: the appointment as first booked, if the caller may still
+    book for the patient; audited like the booking, noted as a replay."""
+    await _may_schedule_for(info, first.patient_id)
+    info.context.access.wrote(K.APPOINTMENT, first, Action.SCHEDULE, fields, note=note)
+    return first
+
+
+def _replayed(
+    info: Info, action: Action, fields: Iterable[str]
+) -> Callable[[AppointmentDoc, str], Awaitable[AppointmentDoc]]:
+    """A retried move or cancel: the appointment as the first call returned it, if the caller
+    may still do ``action`` on it as it is now (``_own``: it must still exist, and a revoked
+    right is refused); audited like the first write, noted as a replay."""
+
+    async def answer(first: AppointmentDoc, note: str) -> AppointmentDoc:
+        await _own(info, str(first.id), action)
+        info.context.access.wrote(K.APPOINTMENT, first, action, fields, note=note)
+        return first
+
+    return answer
 
 
 def _subject(info: Info) -> str | None:
@@ -113,8 +132,9 @@ class SchedulingMutation:
             "scheduleAppointment",
             idempotency_key,
             {"input": data},
+            AppointmentDoc,
             run,
-            lambda done: _booked(info, done),
+            partial(_booked, info, data),
         )
         return view(Appointment, booked)
 
@@ -153,8 +173,9 @@ class SchedulingMutation:
             "rescheduleAppointment",
             idempotency_key,
             payload,
+            AppointmentDoc,
             run,
-            lambda done: _own(info, done, Action.RESCHEDULE),
+            _replayed(info, Action.RESCHEDULE, ["start_at", "end_at"]),
         )
         return view(Appointment, moved)
 
@@ -179,8 +200,9 @@ class SchedulingMutation:
             "cancelAppointment",
             idempotency_key,
             {"id": str(id), "reason": reason},
+            AppointmentDoc,
             run,
-            lambda done: _own(info, done, Action.CANCEL),
+            _replayed(info, Action.CANCEL, ["status"]),
         )
         return view(Appointment, cancelled)
 

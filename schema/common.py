@@ -210,9 +210,9 @@ def requested_nodes(info: Any) -> set[str]:
 IdempotencyKey = Annotated[
     str | None,
     strawberry.argument(
-        description="1-100 characters, unique per request: retries with the same key and "
-        "arguments take effect once and get the same answer for 24 hours; the same key with "
-        "other arguments is refused with CONFLICT."
+        description="1-100 characters, unique per request and per caller: retries by the same "
+        "caller with the same key and arguments take effect once and get the first answer "
+        "for 24 hours; the same key with other arguments is refused with CONFLICT."
     ),
 ]
 """The ``idempotencyKey`` argument of mutations that create or move money or bookings."""

@@ -2,11 +2,20 @@
 
 A client that may retry (a timeout, a dropped connection, a double click) sends the same
 ``idempotencyKey`` with the same arguments; the mutation then takes effect once, and every
-retry gets the same answer (the same object, read again). The design uses MongoDB alone, no
-transactions: the ``idempotency_keys`` collection has a unique index on (subject, key), so
-exactly one request wins the insert of the ``in_progress`` claim and runs the mutation.
+retry gets the first answer again, as payment APIs and the IETF Idempotency-Key draft do: a
+retried payment shows the balance it left, not today's, and a retried booking stays
+``SCHEDULED`` after a later cancel. The design uses MongoDB alone, no transactions: the
+``idempotency_keys`` collection has a unique index on (subject, key), so exactly one request wins
+the insert of the ``in_progress`` claim and runs the mutation.
 
-- Same key, same payload, finished: the stored ``result_id`` is loaded and returned.
+- Same key, same payload, finished: the first answer stored with the key (the returned document
+  as pydantic JSON, which round-trips exactly where BSON would drop microseconds) is validated
+  back into its Beanie model and handed to the caller's ``replay``, which re-checks that the
+  caller may still do the action and audits the answer, noted as a replay (``replay_note``).
+  The answer's fields go through the schema's field checks for the retrying caller like any
+  answer; the records it links to (patient, doctor) resolve as they are now. A row without a
+  snapshot (written before snapshots existed) or one its model no longer parses gets
+  ``CONFLICT``: an answer read from today's state would be the wrong one.
 - Same key, same payload, still running: poll (a few ms, growing) for at most
   ``WAIT_FOR_RESULT``; then ``CONFLICT`` ("still in progress, retry later").
 - Same key, another payload or another mutation: ``CONFLICT``, nothing runs. Keys are per
@@ -39,6 +48,7 @@ from typing import Any, TypeVar
 
 from beanie import Document
 from bson import ObjectId
+from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 import db
@@ -121,6 +131,8 @@ async def _claim(subject: str, key: str, operation: str, digest: str) -> _Held:
         "status": IdempotencyStatus.IN_PROGRESS.value,
         "claim": claim,
         "result_id": None,
+        "result_model": None,
+        "result_json": None,
         "claimed_at": now,
         "expires_at": now + LEASE,
     }
@@ -141,6 +153,8 @@ async def _take_over(row: Mapping[str, Any], operation: str, digest: str) -> _He
                 "status": IdempotencyStatus.IN_PROGRESS.value,
                 "claim": claim,
                 "result_id": None,
+                "result_model": None,
+                "result_json": None,
                 "claimed_at": now,
                 "expires_at": now + LEASE,
             }
@@ -174,6 +188,15 @@ async def _run_claimed(held: _Held, run: Callable[[], Awaitable[D]]) -> D:
     mine = {"_id": held.row_id, "claim": held.claim}
     try:
         result = await run()
+        # Inside the try: an answer that cannot be kept must hold the key, not free it to run
+        # again once the lease lapses.
+        done = {
+            "status": IdempotencyStatus.DONE.value,
+            "result_id": str(result.id),
+            "result_model": _model_name(type(result)),
+            "result_json": result.model_dump_json(),
+            "expires_at": held.claimed_at + KEY_LIFETIME,
+        }
     except ShmsError as exc:
         if exc.code in NOTHING_WRITTEN:
             await _collection().delete_one(mine)
@@ -183,13 +206,33 @@ async def _run_claimed(held: _Held, run: Callable[[], Awaitable[D]]) -> D:
     except BaseException:  # cancelled included: whether the write happened is unknown
         await asyncio.shield(_fail(mine))
         raise
-    done = {
-        "status": IdempotencyStatus.DONE.value,
-        "result_id": str(result.id),
-        "expires_at": held.claimed_at + KEY_LIFETIME,
-    }
     await _collection().update_one(mine, {"$set": done})
     return result
+
+
+def _model_name(model: type[Document]) -> str:
+    """Kept beside the snapshot, so a row is never parsed as another model's answer."""
+    return f"{model.__module__}.{model.__qualname__}"
+
+
+def replay_note(key: str) -> str:
+    """The audit reason of a retry answered from ``key``, so compliance can tell it apart."""
+    return f"idempotent replay of {key}: the first answer again, nothing written"
+
+
+def _first_answer(row: Mapping[str, Any], model: type[D]) -> D:
+    """The document the first call returned, rebuilt from the row's snapshot."""
+    text, name = row.get("result_json"), row.get("result_model")
+    if isinstance(text, str) and name == _model_name(model):
+        try:
+            return model.model_validate_json(text)
+        except ValidationError:  # the model changed since: never guess an answer
+            pass
+    raise Conflict(
+        "The first answer to this idempotencyKey can no longer be shown; check the current"
+        " state, then use a new key if still needed",
+        fields=["idempotencyKey"],
+    )
 
 
 async def _fail(mine: Mapping[str, Any]) -> None:
@@ -203,12 +246,15 @@ async def idempotent(
     operation: str,
     key: str | None,
     payload: Mapping[str, Any],
+    model: type[D],
     run: Callable[[], Awaitable[D]],
-    load: Callable[[str], Awaitable[D]],
+    replay: Callable[[D, str], Awaitable[D]],
 ) -> D:
-    """Run ``run`` once per (``subject``, ``key``); retries get ``load(result id)``.
+    """Run ``run`` once per (``subject``, ``key``); retries get ``replay(first answer, note)``.
 
-    Without a key (or a caller: ``run`` then refuses the request) this is just ``run()``.
+    ``run`` returns a ``model`` document; ``replay`` must re-check the caller's right (a retry
+    must not outlive a revoked one), audit the answer with ``note`` (``replay_note``) and
+    return it. Without a key (or a caller: ``run`` then refuses the request) this is just ``run()``.
     """
     if key is None or subject is None:
         return await run()
@@ -233,7 +279,7 @@ async def idempotent(
             continue
         _refuse_mismatch(row, operation, digest)
         if row["status"] == IdempotencyStatus.DONE.value:
-            return await load(str(row["result_id"]))
+            return await replay(_first_answer(row, model), replay_note(key))
         if row["status"] == IdempotencyStatus.FAILED.value:
             raise Conflict(
                 "An earlier request with this idempotencyKey failed unexpectedly and its"

@@ -197,23 +197,28 @@ async def test_an_unexpected_failure_holds_the_key(database: Any) -> None:
     async def broken() -> BillingAccount:
         raise RuntimeError("connection reset")
 
-    async def load(id: str) -> BillingAccount:
-        return account
+    async def replay(first: BillingAccount, note: str) -> BillingAccount:
+        return first
 
     async def run() -> BillingAccount:
         return account
 
     with pytest.raises(RuntimeError):
-        await idempotency.idempotent("s", "addCharge", "k", {"a": 1}, broken, load)
+        await idempotency.idempotent(
+            "s", "addCharge", "k", {"a": 1}, BillingAccount, broken, replay
+        )
     with pytest.raises(Conflict, match="failed unexpectedly"):
-        await idempotency.idempotent("s", "addCharge", "k", {"a": 1}, run, load)
+        await idempotency.idempotent("s", "addCharge", "k", {"a": 1}, BillingAccount, run, replay)
     row = await IdempotencyKey.find_one({"key": "k"})
     assert row is not None and row.status == "failed"
     assert row.expires_at <= utcnow() + idempotency.FAILED_HOLD
     await IdempotencyKey.get_motor_collection().update_one(
         {"_id": row.id}, {"$set": {"expires_at": utcnow() - timedelta(seconds=1)}}
     )
-    assert await idempotency.idempotent("s", "addCharge", "k", {"a": 1}, run, load) is account
+    assert (
+        await idempotency.idempotent("s", "addCharge", "k", {"a": 1}, BillingAccount, run, replay)
+        is account
+    )
 
 
 def test_payload_hash_is_canonical() -> None:

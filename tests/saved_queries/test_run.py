@@ -99,11 +99,13 @@ async def test_the_policy_applies_inside_the_run(analyst: Any, client_as: Any) -
 
     # The inner reads are audited as the doctor's, with what the policy withheld.
     events = await AuditEvent.find({"entity": "Patient"}).sort("entity_id").to_list()
-    by_patient = {e.patient_id: e for e in events}
-    assert set(by_patient) == {mine.id, ward.id}
     assert all(e.actor_subject == "test:doctor" for e in events)
+    by_patient = {e.patient_id: e for e in events if e.outcome == "allowed"}
+    assert set(by_patient) == {mine.id, ward.id}
     assert by_patient[ward.id].withheld == ["contact"]
     assert by_patient[mine.id].withheld == []
+    [refusal] = [e for e in events if e.outcome == "denied"]  # the field refusal, findable
+    assert (refusal.patient_id, refusal.fields) == (ward.id, ["contact"])
     [logged] = await SavedQueryRun.find_all().to_list()
     assert logged.outcome == "FORBIDDEN"  # the error codes of the run
 
