@@ -35,7 +35,9 @@ class NotificationStatus(StrEnum):
     SENDING = "sending"  # claimed by one dispatcher until claim_expires_at
     SENT = "sent"
     FAILED = "failed"  # gave up: max attempts, or an error retrying cannot fix
-    SKIPPED = "skipped"  # no longer worth sending (a reminder for a cancelled appointment)
+    # never sent: withdrawn, the facts overtook it (a reminder for a time since moved or
+    # cancelled, a confirmation of a booking since cancelled); see services/notifications.py
+    SKIPPED = "skipped"
 
 
 class Recipient(BaseModel):

@@ -40,6 +40,11 @@ ACTIVE_APPOINTMENT_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.CH
 
 
 class Reschedule(BaseModel):
+    id: Ref | None = Field(
+        default=None,
+        description="Chosen by the writer, one per reschedule: keys its confirmation. None on"
+        " entries written before it existed.",
+    )
     previous_start_at: UtcDatetime
     previous_end_at: UtcDatetime
     start_at: UtcDatetime

@@ -2,14 +2,28 @@
 
 - Enqueue is one insert. The unique ``key`` makes it idempotent: a duplicate key means the
   message is queued already (a retried hook, a second worker, a second reminder run), and is
-  ignored. Keys: ``<kind>:<appointment id>`` for bookings, cancellations and reminders,
-  ``appointment_rescheduled:<id>:<new start>:<reschedule count>`` (each reschedule confirms
-  once), ``prescription_picked_up:<prescription id>``.
+  ignored. Keys name the fact a message is about, so each fact is announced once:
+
+  - ``appointment_booked:<id>`` and ``appointment_cancelled:<id>`` (each happens once);
+  - ``appointment_rescheduled:<id>:<history entry id>``: every reschedule appends a history
+    entry with an id its writer chose, so concurrent reschedules get one message each, and the
+    message states that entry's own new time (never a later one read back);
+  - ``appointment_reminder:<id>:<start>:<version>``: one reminder per appointment time, where
+    the version is how many reschedules the appointment had (so moving back to an earlier time
+    is a new time again); ``appointment_reminder:<id>`` rows predate it and still count;
+  - ``prescription_picked_up:<prescription id>``.
 - Confirmations come from ``on_event``, a bus ``on_publish`` hook installed by the app: it runs
   in the writing process for every write, so no service can forget to notify.
 - Reminders: ``enqueue_reminders`` looks at the store, not at timers: every active appointment
-  starting in ``(now, now + lead]`` gets its reminder row unless it has one. A restart, or a
-  run that was skipped, loses nothing; two runs at once still queue one row.
+  starting in ``(now, now + lead]`` gets the reminder for its current time unless it has one. A
+  restart, or a run that was skipped, loses nothing; two runs at once still queue one row.
+- Withdrawal: an unsent message the facts overtook is set ``skipped``, never sent. A reschedule
+  withdraws the pending reminders of the times it replaced (the next reminder run queues the
+  new time's); a cancel withdraws every pending reminder and booking/reschedule confirmation of
+  the appointment: the cancellation notice alone states the facts, and a retried "booked for"
+  arriving after it would send the patient to a time that is no longer theirs. Sent messages
+  stay as history. Dispatch re-checks each row before sending, so a row queued or claimed while
+  the facts changed is skipped as well (left: a send already under way when they change).
 - Dispatch: ``dispatch`` claims one due row at a time with ``find_one_and_update`` (pending ->
   sending, with a claim expiry, so a crashed dispatcher's claim comes back), sends it through
   the channel, then settles it by compare-and-set on the claim: sent, or pending again after an
@@ -43,7 +57,7 @@ from models.notifications import (
     Recipient,
     RecipientKind,
 )
-from models.scheduling import ACTIVE_APPOINTMENT_STATUSES, Appointment
+from models.scheduling import ACTIVE_APPOINTMENT_STATUSES, Appointment, AppointmentStatus
 from notifications.channels import Channel, PermanentDeliveryError
 from services.pagination import DESC, Page, PageArgs, Query, Sort, paginate
 
@@ -99,8 +113,37 @@ async def enqueue(
     return True
 
 
+def reminder_key(appointment_id: ObjectId | None, start_at: datetime, version: int) -> str:
+    """The key of the reminder for one appointment time (``version``: reschedules before it)."""
+    kind = NotificationKind.APPOINTMENT_REMINDER.value
+    return f"{kind}:{appointment_id}:{start_at.isoformat()}:{version}"
+
+
+def _legacy_reminder_key(appointment_id: ObjectId | None) -> str:
+    """The one reminder key per appointment used before times were part of it."""
+    return f"{NotificationKind.APPOINTMENT_REMINDER.value}:{appointment_id}"
+
+
+def current_reminder_key(appointment: Appointment) -> str:
+    """The key of the reminder for the time ``appointment`` holds now."""
+    version = len(appointment.reschedule_history)
+    return reminder_key(appointment.id, appointment.start_at, version)
+
+
+def _replaced_reminder_keys(appointment: Appointment) -> list[str]:
+    """Keys of reminders for every time a reschedule replaced, including the pre-key-scheme one.
+
+    Entry ``i`` moved the appointment off version ``i``, whose time it recorded as its previous
+    start (its write was a compare-and-set on that time), so this list is exact.
+    """
+    return [_legacy_reminder_key(appointment.id)] + [
+        reminder_key(appointment.id, entry.previous_start_at, version)
+        for version, entry in enumerate(appointment.reschedule_history)
+    ]
+
+
 def _appointment_message(appointment: Appointment, kind: NotificationKind) -> tuple[str, str, str]:
-    """(key, subject, body) for one appointment message."""
+    """(key, subject, body) for a booking, cancellation or reminder of ``appointment``."""
     when = _when(appointment.start_at)
     if kind == NotificationKind.APPOINTMENT_BOOKED:
         return (
@@ -108,39 +151,103 @@ def _appointment_message(appointment: Appointment, kind: NotificationKind) -> tu
             "Appointment booked",
             f"Your appointment is booked for {when}.",
         )
-    if kind == NotificationKind.APPOINTMENT_RESCHEDULED:
-        start = appointment.start_at.isoformat()
-        count = len(appointment.reschedule_history)
-        return (
-            f"{kind.value}:{appointment.id}:{start}:{count}",
-            "Appointment moved",
-            f"Your appointment has moved to {when}.",
-        )
     if kind == NotificationKind.APPOINTMENT_CANCELLED:
         return (
             f"{kind.value}:{appointment.id}",
             "Appointment cancelled",
             f"Your appointment on {when} is cancelled.",
         )
-    return (
-        f"{kind.value}:{appointment.id}",
-        "Appointment reminder",
-        f"A reminder: you have an appointment at {when}.",
-    )
+    if kind == NotificationKind.APPOINTMENT_REMINDER:
+        return (
+            current_reminder_key(appointment),
+            "Appointment reminder",
+            f"A reminder: you have an appointment at {when}.",
+        )
+    raise ValueError(f"{kind.value} is not announced from the appointment alone")
+
+
+def _patient(appointment: Appointment) -> Recipient:
+    return Recipient(kind=RecipientKind.PATIENT, id=appointment.patient_id)
 
 
 async def notify_appointment(
     appointment: Appointment, kind: NotificationKind, *, clock: Clock = utcnow
 ) -> bool:
+    """Queue a booking, cancellation or reminder message (reschedules: ``notify_rescheduled``)."""
+    if kind == NotificationKind.APPOINTMENT_RESCHEDULED:
+        return bool(await notify_rescheduled(appointment, clock=clock))
     key, subject, body = _appointment_message(appointment, kind)
     return await enqueue(
-        key,
-        Recipient(kind=RecipientKind.PATIENT, id=appointment.patient_id),
-        kind,
-        subject,
-        body,
-        clock=clock,
-        appointment_id=appointment.id,
+        key, _patient(appointment), kind, subject, body, clock=clock, appointment_id=appointment.id
+    )
+
+
+async def notify_rescheduled(appointment: Appointment, *, clock: Clock = utcnow) -> int:
+    """Queue one confirmation per reschedule in the history not yet announced; how many queued.
+
+    Each is keyed on its entry's writer-chosen id and states that entry's new time, so it does
+    not matter which writer's hook (or which retry) reads the history: every reschedule is
+    announced exactly once. Entries without an id predate the scheme and were announced then.
+    """
+    kind = NotificationKind.APPOINTMENT_RESCHEDULED
+    entries = {
+        f"{kind.value}:{appointment.id}:{entry.id}": entry
+        for entry in appointment.reschedule_history
+        if entry.id is not None
+    }
+    if not entries:
+        return 0
+    queued = set(await _collection().distinct("key", {"key": {"$in": list(entries)}}))
+    count = 0
+    for key, entry in entries.items():
+        if key not in queued:
+            body = f"Your appointment has moved to {_when(entry.start_at)}."
+            count += await enqueue(
+                key,
+                _patient(appointment),
+                kind,
+                "Appointment moved",
+                body,
+                clock=clock,
+                appointment_id=appointment.id,
+            )
+    return count
+
+
+async def withdraw(appointment_id: ObjectId | None, query: Query, *, clock: Clock = utcnow) -> int:
+    """Set this appointment's pending messages matching ``query`` to skipped; how many.
+
+    Only pending rows: a sent one is history, and one being sent is re-checked by dispatch.
+    """
+    result = await _collection().update_many(
+        {"appointment_id": appointment_id, "status": NotificationStatus.PENDING.value, **query},
+        {"$set": {"status": NotificationStatus.SKIPPED.value, "updated_at": clock()}},
+    )
+    return int(result.modified_count)
+
+
+WITHDRAWN_BY_CANCEL = (
+    NotificationKind.APPOINTMENT_REMINDER,
+    NotificationKind.APPOINTMENT_BOOKED,
+    NotificationKind.APPOINTMENT_RESCHEDULED,
+)
+"""What a cancellation withdraws while unsent: the cancellation notice supersedes them."""
+
+
+async def on_rescheduled(appointment: Appointment, *, clock: Clock = utcnow) -> None:
+    """Announce the reschedules and withdraw the reminders of the times they replaced."""
+    await notify_rescheduled(appointment, clock=clock)
+    keys = _replaced_reminder_keys(appointment)
+    await withdraw(appointment.id, {"key": {"$in": keys}}, clock=clock)
+
+
+async def on_cancelled(appointment: Appointment, *, clock: Clock = utcnow) -> None:
+    """Announce the cancellation and withdraw what it made untrue (cancelling is final)."""
+    if appointment.status != AppointmentStatus.CANCELLED:
+        return
+    await notify_appointment(appointment, NotificationKind.APPOINTMENT_CANCELLED, clock=clock)
+    await withdraw(
+        appointment.id, {"kind": {"$in": [k.value for k in WITHDRAWN_BY_CANCEL]}}, clock=clock
     )
 
 
@@ -157,21 +264,21 @@ async def notify_picked_up(prescription: Prescription, *, clock: Clock = utcnow)
     )
 
 
-APPOINTMENT_CHANGES = {
-    "created": NotificationKind.APPOINTMENT_BOOKED,
-    "rescheduled": NotificationKind.APPOINTMENT_RESCHEDULED,
-    "cancelled": NotificationKind.APPOINTMENT_CANCELLED,
-}
-
-
 async def on_event(event: DomainEvent) -> None:
-    """The bus hook: queue the confirmation a write calls for (the document is read back)."""
+    """The bus hook: queue (and withdraw) what a write calls for; the document is read back,
+    and every key names a fact recorded in it, so any reader queues the same rows."""
     if event.entity == Appointment.get_collection_name():
-        kind = APPOINTMENT_CHANGES.get(event.change)
-        if kind is not None:
-            appointment = await Appointment.get(ObjectId(event.id))
-            if appointment is not None:
-                await notify_appointment(appointment, kind)
+        if event.change not in ("created", "rescheduled", "cancelled"):
+            return
+        appointment = await Appointment.get(ObjectId(event.id))
+        if appointment is None:
+            return
+        if event.change == "created":
+            await notify_appointment(appointment, NotificationKind.APPOINTMENT_BOOKED)
+        elif event.change == "rescheduled":
+            await on_rescheduled(appointment)
+        else:
+            await on_cancelled(appointment)
     elif event.entity == Prescription.get_collection_name() and event.change == "status_changed":
         prescription = await Prescription.get(ObjectId(event.id))
         if prescription is not None and prescription.status == PrescriptionStatus.PICKED_UP:
@@ -184,10 +291,10 @@ async def on_event(event: DomainEvent) -> None:
 async def enqueue_reminders(
     *, clock: Clock = utcnow, lead: timedelta = REMINDER_LEAD, batch: int = 500
 ) -> int:
-    """Queue a reminder for every active appointment starting in ``(now, now + lead]`` that has
-    none yet; returns how many this run queued. Driven by the store alone."""
+    """Queue the reminder for the current time of every active appointment starting in
+    ``(now, now + lead]`` that has none yet; returns how many this run queued. Driven by the
+    store alone: a reschedule makes a new time, hence a new key, and so a new reminder."""
     now = clock()
-    kind = NotificationKind.APPOINTMENT_REMINDER
     query: Query = {
         "status": {"$in": [s.value for s in ACTIVE_APPOINTMENT_STATUSES]},
         "start_at": {"$gt": now, "$lte": now + lead},
@@ -200,15 +307,26 @@ async def enqueue_reminders(
         if not appointments:
             return queued
         last = appointments[-1].id
-        reminded = set(
-            await _collection().distinct(
-                "appointment_id",
-                {"kind": kind.value, "appointment_id": {"$in": [a.id for a in appointments]}},
-            )
-        )
+        reminded = await _reminded(appointments)
         for appointment in appointments:
             if appointment.id not in reminded:
-                queued += await notify_appointment(appointment, kind, clock=clock)
+                queued += await notify_appointment(
+                    appointment, NotificationKind.APPOINTMENT_REMINDER, clock=clock
+                )
+
+
+async def _reminded(appointments: list[Appointment]) -> set[ObjectId | None]:
+    """Which of ``appointments`` have a reminder (in any state) for their current time."""
+    current = {current_reminder_key(a): a for a in appointments}
+    legacy = {_legacy_reminder_key(a.id): a for a in appointments if _legacy_covers(a)}
+    keys = await _collection().distinct("key", {"key": {"$in": [*current, *legacy]}})
+    return {(current.get(key) or legacy[key]).id for key in keys}
+
+
+def _legacy_covers(appointment: Appointment) -> bool:
+    """Does a reminder keyed the old way (one per appointment) cover its current time? Yes
+    unless a reschedule written since moved it: those entries have ids, and all came later."""
+    return all(entry.id is None for entry in appointment.reschedule_history)
 
 
 # -- dispatch ------------------------------------------------------------------------------------
@@ -271,10 +389,21 @@ async def _settle(notification: Notification, token: str, changes: Query) -> boo
 
 
 async def _still_relevant(notification: Notification) -> bool:
-    if notification.kind != NotificationKind.APPOINTMENT_REMINDER:
+    """Do the facts still stand? Withdrawal catches most rows; this catches the ones queued or
+    claimed while a reschedule or cancel was being written."""
+    if notification.kind not in WITHDRAWN_BY_CANCEL:
         return True
     appointment = await Appointment.get(notification.appointment_id)
-    return appointment is not None and appointment.status in ACTIVE_APPOINTMENT_STATUSES
+    if appointment is None:
+        return False
+    if notification.kind != NotificationKind.APPOINTMENT_REMINDER:
+        return appointment.status != AppointmentStatus.CANCELLED
+    if appointment.status not in ACTIVE_APPOINTMENT_STATUSES:
+        return False
+    if notification.key == current_reminder_key(appointment):
+        return True
+    legacy = _legacy_reminder_key(appointment.id)
+    return notification.key == legacy and _legacy_covers(appointment)
 
 
 async def dispatch(

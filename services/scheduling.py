@@ -339,6 +339,7 @@ async def reschedule_appointment(
     entry = build(
         Reschedule,
         {
+            "id": ObjectId(),  # this write's own: its confirmation is keyed on it
             "previous_start_at": appointment.start_at,
             "previous_end_at": appointment.end_at,
             "start_at": start_at,
