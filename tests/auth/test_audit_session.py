@@ -42,6 +42,9 @@ DOCTOR_CHART = """query DoctorChart($id: ID!) { patient(id: $id) {
   id firstName lastName nationalId allergies { substance } billingAccount { id } } }"""
 UPDATE_PLAN = """mutation AdjustPlan($id: ID!) {
   updateTreatmentPlan(id: $id, input: {notes: "Increase the dose"}) { id notes } }"""
+BOOK = """mutation Book($p: ID!, $d: ID!) {
+  scheduleAppointment(idempotencyKey: "visit-1", input: {patientId: $p, doctorId: $d,
+    startAt: "2031-04-01T09:00:00Z", endAt: "2031-04-01T09:30:00Z", reason: "Review"}) { id } }"""
 BILLING_PLAN = """mutation BillingTriesThePlan($id: ID!) {
   updateTreatmentPlan(id: $id, input: {notes: "Cheaper drug"}) { id } }"""
 MY_RECORD = """query MyRecord($id: ID!) { patient(id: $id) {
@@ -120,11 +123,28 @@ async def test_the_trail_of_a_scripted_session_is_complete_and_newest_first(
     assert emergency["data"]["patient"]["allergies"] == [{"substance": "Penicillin"}]
     assert emergency["data"]["patient"]["nationalId"].endswith("3456")
 
+    # 7. The front desk books a visit, and its client retries the same request.
+    desk = caller(client_as, f, "admin_staff")
+    booked = await desk.data(BOOK, p=p, d=str(f.doctor_a.id))
+    assert await desk.data(BOOK, p=p, d=str(f.doctor_a.id)) == booked
+    visit = booked["scheduleAppointment"]["id"]
+
     compliance = caller(client_as, f, "compliance")
     trail = (await compliance.data(TRAIL, p=p))["auditEvents"]
     events = trail["nodes"]
+    booking = "doctorId endAt patientId reason startAt"
     chart_fields = "allergies firstName id lastName nationalId"
     expected = [
+        # 7. The retry, answered from its key: audited like the first answer, marked a replay.
+        _event(
+            "acct-admin_staff:admin_staff", "CREATE", "Appointment", visit, "Book",
+            fields=booking, patient=p,
+            reason="idempotent replay of visit-1: the first answer again, nothing written",
+        ),
+        _event(
+            "acct-admin_staff:admin_staff", "CREATE", "Appointment", visit, "Book",
+            fields=booking, patient=p,
+        ),
         # 6. B's emergency read: flagged, with the reason given; the billing account refused.
         _event(
             "acct-doctor_b:doctor", "READ", "Patient", p, "DoctorChart", outcome="DENIED",
@@ -184,7 +204,7 @@ async def test_the_trail_of_a_scripted_session_is_complete_and_newest_first(
     assert instants == sorted(instants, reverse=True)
     # One request id per request: each request's events share one, and no two requests do.
     requests = [e["requestId"] for e in events[:-1]]
-    by_request = [(0, 1), (4, 5), (8, 9)]  # B's emergency chart, the patient's, A's chart
+    by_request = [(2, 3), (6, 7), (10, 11)]  # B's emergency chart, the patient's, A's chart
     assert all(requests[i] == requests[j] for i, j in by_request)
     assert len(set(requests)) == len(requests) - len(by_request)
     assert all(len(r) >= 16 for r in requests)
