@@ -1,4 +1,5 @@
-"""The ``shms`` command: seed a MongoDB with the demo facility, serve the API, export the schema.
+"""The ``shms`` command: seed a MongoDB with the demo facility, serve the API, export the schema,
+link external identities to accounts.
 
 Each subcommand is one small function taking the parsed arguments and returning an exit code,
 so tests call ``main([...])`` directly instead of spawning processes.
@@ -183,6 +184,80 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+LINK_EMBEDDED_MESSAGE = """\
+shms link-identity: MONGODB_URL is not set, so there is no database to write the link to.
+The embedded store lives inside the server process; link identities there with the
+linkExternalIdentity mutation (as an admin), or set MONGODB_URL (and MONGODB_DB)."""
+EXIT_REFUSED = 1
+
+
+def _link_identity(args: argparse.Namespace) -> int:
+    """Link (or ``--unlink``) an external IdP subject and an account, in MONGODB_URL's database.
+
+    The same service as the ``linkExternalIdentity`` mutation, for the first admin (who cannot
+    yet be linked by anyone) and for scripts. With ``REDIS_URL`` set, running servers see the
+    change on the subject's next request; otherwise within ``SHMS_AUTH_STATUS_TTL_SECONDS``.
+    """
+    from bson import ObjectId
+
+    settings = config.get_settings()
+    if settings.embedded_mongo:
+        print(LINK_EMBEDDED_MESSAGE, file=sys.stderr)
+        return EXIT_USAGE
+    if not args.unlink and (args.username is None) == (args.account_id is None):
+        print("shms link-identity: give --username or --account-id", file=sys.stderr)
+        return EXIT_USAGE
+    for flag in ("account_id", "patient_id", "staff_id"):
+        value = getattr(args, flag)
+        if value is not None and not ObjectId.is_valid(value):
+            print(f"shms link-identity: {value!r} is not an ObjectId", file=sys.stderr)
+            return EXIT_USAGE
+    return asyncio.run(_link_in_database(settings, args))
+
+
+async def _link_in_database(settings: config.Settings, args: argparse.Namespace) -> int:
+    from bson import ObjectId
+
+    from auth import status
+    from cache.connection import connect_redis
+    from errors import ShmsError
+    from services import accounts
+
+    def object_id(value: str | None) -> ObjectId | None:
+        return ObjectId(value) if value is not None else None
+
+    client = db.create_client(settings.mongodb_url)
+    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    try:
+        await db.init_database(client, settings.mongodb_db)
+        # Writes then drop the servers' cached sign-in status of the account and subject.
+        status.install(status.StatusCache(redis, settings) if redis is not None else None)
+        if args.unlink:
+            account = await accounts.unlink_identity(args.subject)
+        else:
+            account = await accounts.link_identity(
+                args.subject,
+                account_id=object_id(args.account_id),
+                username=args.username,
+                roles=[Role(r) for r in args.role] if args.role else None,
+                patient_id=object_id(args.patient_id),
+                staff_id=object_id(args.staff_id),
+                display_name=args.display_name,
+            )
+    except ShmsError as error:
+        print(f"shms link-identity: {error.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        status.install(None)
+        if redis is not None:
+            await redis.aclose()
+        db.close_client(client)
+    verb = "Unlinked" if args.unlink else "Linked"
+    roles = ",".join(r.value for r in account.roles)
+    print(f"{verb} {args.subject!r} and account {account.username} ({account.id}, {roles})")
+    return 0
+
+
 def _ttl(value: str) -> int:
     number = int(value)
     if not 60 <= number <= MAX_CLI_TOKEN_TTL:
@@ -235,6 +310,27 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--department", help="department id (did claim)")
     token.add_argument("--ttl", type=_ttl, default=3600, help="lifetime, seconds (default 3600)")
     token.set_defaults(handler=_token)
+
+    link = commands.add_parser(
+        "link-identity",
+        help="let an external identity provider's subject sign in as an account (MONGODB_URL)",
+    )
+    link.add_argument("--subject", required=True, help="the provider's `sub` for this person")
+    link.add_argument("--username", help="the account's username (a new one creates it)")
+    link.add_argument("--account-id", help="or the account's id")
+    link.add_argument(
+        "--role",
+        action="append",
+        choices=[r.value for r in Role],
+        help="the account's roles (repeat; replaces them; required for a new account)",
+    )
+    link.add_argument("--patient-id", help="the patient record this account is")
+    link.add_argument("--staff-id", help="the staff record this account acts as")
+    link.add_argument("--display-name", help="name shown for a new account")
+    link.add_argument(
+        "--unlink", action="store_true", help="remove the subject's link instead (account stays)"
+    )
+    link.set_defaults(handler=_link_identity)
 
     persist = commands.add_parser(
         "persist", help="register .graphql documents as persisted operations (allow-list mode)"

@@ -6,13 +6,17 @@ fakeredis) so a fresh checkout serves a demo facility with no services installed
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from auth.roles import Role
 
 
 class Settings(BaseSettings):
@@ -90,7 +94,36 @@ class Settings(BaseSettings):
         default="", description="External IdP JWKS URL; empty: SHMS is its own issuer."
     )
     shms_oidc_role_claim: str = Field(
-        default="roles", description="Claim holding roles in external IdP tokens."
+        default="roles",
+        description="Where external IdP tokens hold roles: a claim name, or a dotted path into "
+        "nested claims (`realm_access.roles`); a top-level claim named with dots "
+        "(`https://shms.example/roles`) is tried first.",
+    )
+    shms_oidc_role_map: str = Field(
+        default="",
+        description="JSON object from provider role to SHMS role (a name or a list of names); "
+        "empty: provider roles named like SHMS roles count as themselves. Others are ignored.",
+    )
+    shms_oidc_jwks_refresh_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86400,
+        description="Refetch the IdP's JWKS when the cached copy is this old, so keys the IdP "
+        "removed stop being trusted.",
+    )
+    shms_oidc_jwks_max_age_seconds: float = Field(
+        default=3600.0,
+        ge=1,
+        le=7 * 86400,
+        description="While the IdP is unreachable, cached keys stay trusted until this long "
+        "after the last successful fetch (never less than the refresh interval).",
+    )
+    shms_oidc_jwks_unknown_kid_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="At most one JWKS fetch per this interval for tokens naming an unknown "
+        "`kid`; other such tokens are refused at once.",
     )
     shms_access_token_ttl_seconds: int = Field(
         default=900, ge=60, le=86400, description="Lifetime of access tokens SHMS issues."
@@ -278,6 +311,17 @@ class Settings(BaseSettings):
         "it (daylight saving included); the API itself speaks UTC.",
     )
 
+    @field_validator("shms_oidc_role_map")
+    @classmethod
+    def _valid_role_map(cls, value: str) -> str:
+        _parse_role_map(value)
+        return value
+
+    @property
+    def oidc_role_map(self) -> Mapping[str, frozenset[Role]] | None:
+        """Provider role -> SHMS roles; ``None`` when unset (names map to themselves)."""
+        return _parse_role_map(self.shms_oidc_role_map)
+
     @field_validator("shms_facility_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -342,6 +386,31 @@ class Settings(BaseSettings):
         if self.shms_seed_demo is not None:
             return self.shms_seed_demo
         return self.embedded_mongo
+
+
+@lru_cache(maxsize=8)
+def _parse_role_map(text: str) -> Mapping[str, frozenset[Role]] | None:
+    """``SHMS_OIDC_ROLE_MAP`` read strictly, so a typo stops the server at start-up instead of
+    silently granting nothing (or the wrong thing)."""
+    if not text.strip():
+        return None
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"SHMS_OIDC_ROLE_MAP is not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError('SHMS_OIDC_ROLE_MAP must be a JSON object {"provider-role": "role"}')
+    known = {r.value for r in Role}
+    table: dict[str, frozenset[Role]] = {}
+    for provider, target in raw.items():
+        names = [target] if isinstance(target, str) else target
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"SHMS_OIDC_ROLE_MAP[{provider!r}] must be a role or a list of roles")
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise ValueError(f"SHMS_OIDC_ROLE_MAP[{provider!r}] names unknown roles {unknown}")
+        table[provider] = frozenset(Role(n) for n in names)
+    return MappingProxyType(table)  # cached and shared: read-only
 
 
 @lru_cache

@@ -3,7 +3,8 @@
 Embedded (no ``SHMS_OIDC_JWKS_URL``): one signing key is generated on first use into
 ``SHMS_STATE_DIR`` and reused on every restart, so tokens survive restarts and every worker
 process signs with the same key. Production: keys are fetched from the IdP's JWKS URL, cached,
-and refetched when a token names a key we do not know (the IdP rotated), at most once a minute.
+refetched periodically (removed keys stop working) and at once when a token names a key we do
+not know (the IdP rotated), within a flood bound (see ``RemoteJWKS``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, Key, RSAKey
 
+from config import Settings, get_settings
 from errors import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,10 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 KEY_FILE = "jwt-signing-key.json"
 EMBEDDED_ALGORITHMS = ("RS256", "ES256")  # what the embedded key can be, in order of preference
 _REMOTE_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})  # never "oct": no shared secrets from a JWKS
+
+
+def _unavailable() -> Unauthenticated:
+    return Unauthenticated("Invalid or expired token", reason="keys_unavailable")
 
 
 class KeyProvider(Protocol):
@@ -153,11 +159,22 @@ class EmbeddedKeys:
 
 
 class RemoteJWKS:
-    """An external IdP's keys, cached; refetched on an unknown ``kid`` or when stale.
+    """An external IdP's keys, cached, refetched when stale or when a token names a new ``kid``.
 
-    Fetches are rate-limited (one attempt per ``min_refresh_interval`` seconds, failed or not)
-    so tokens with made-up ``kid`` values cannot make us hammer the IdP, and concurrent
-    requests for an unknown ``kid`` share one fetch.
+    - Periodic: a copy older than ``SHMS_OIDC_JWKS_REFRESH_SECONDS`` is refetched before it is
+      used, so a key the IdP removed stops being trusted within that interval. The request that
+      notices waits for the fetch; requests meanwhile keep using the cached keys.
+    - Rotation: a token naming a ``kid`` we do not hold triggers a fetch at once, so a new key
+      works from its first token; concurrent callers share the fetch in flight.
+    - Floods: fetches for unknown ``kid`` values are at least
+      ``SHMS_OIDC_JWKS_UNKNOWN_KID_SECONDS`` apart; an unknown ``kid`` arriving sooner (and no
+      fetch in flight to share) is refused at once (``unknown_kid``), so made-up ``kid`` values
+      cannot make us hammer the IdP. Failed fetches are retried no sooner either.
+    - Outages: a failed fetch keeps the cached keys, trusted until
+      ``SHMS_OIDC_JWKS_MAX_AGE_SECONDS`` after the last successful one; after that, or while an
+      unknown ``kid`` cannot be looked up, tokens are refused with ``keys_unavailable``.
+
+    ``settings`` defaults to the process's (``config.get_settings()``); ``clock`` is monotonic.
     """
 
     def __init__(
@@ -166,56 +183,89 @@ class RemoteJWKS:
         *,
         algorithms: Collection[str],
         client: httpx.AsyncClient | None = None,
-        min_refresh_interval: float = 60.0,
-        max_age: float = 3600.0,
+        settings: Settings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        settings = settings or get_settings()
         self.url = url
         self.algorithms = frozenset(algorithms)
-        self.min_refresh_interval = min_refresh_interval
-        self.max_age = max_age
+        self.refresh_interval = settings.shms_oidc_jwks_refresh_seconds
+        self.max_age = max(settings.shms_oidc_jwks_max_age_seconds, self.refresh_interval)
+        self.min_interval = settings.shms_oidc_jwks_unknown_kid_seconds
         self.fetches = 0  # attempts so far, for tests and metrics
         self._client = client or httpx.AsyncClient(timeout=5.0, follow_redirects=False)
         self._owns_client = client is None
         self._clock = clock
         self._keys: dict[str, Key] | None = None
-        self._fetched_at = 0.0
-        self._attempted_at: float | None = None
-        self._generation = 0
-        self._lock = asyncio.Lock()
+        self._fetched_at = 0.0  # of the last successful fetch
+        self._attempted_at: float | None = None  # last fetch attempt, of any cause
+        self._unknown_kid_at: float | None = None  # last attempt caused by an unknown kid
+        self._inflight: asyncio.Task[bool] | None = None
 
     async def find(self, kid: str) -> Key | None:
-        if self._keys is None or self._clock() - self._fetched_at >= self.max_age:
-            await self.refresh()
-        if self._keys is not None and kid in self._keys:
-            return self._keys[kid]
-        await self.refresh()  # the IdP may have rotated; refresh() says no if it is too soon
-        if self._keys is None:
-            raise Unauthenticated("Invalid or expired token", reason="keys_unavailable")
-        return self._keys.get(kid)
+        """The key ``kid`` names; ``None`` when the IdP does not publish it (``unknown_kid``)."""
+        fetched: bool | None = None
+        if self._stale():
+            # With no usable copy everyone waits for the fetch; otherwise only its starter.
+            fetched = await self._refresh(join=self._fresh_keys() is None)
+        keys = self._fresh_keys()
+        if keys is None:
+            raise _unavailable()
+        if kid in keys:
+            return keys[kid]
+        if not fetched:  # unless this lookup just waited for a fetch: the IdP may have rotated
+            fetched = await self._refresh(join=True, unknown_kid=True)
+        if fetched is False:
+            raise _unavailable()  # it could not be asked: say so rather than "no such key"
+        keys = self._fresh_keys()
+        if keys is None:
+            raise _unavailable()
+        return keys.get(kid)
 
-    async def refresh(self) -> None:
-        """Fetch the JWKS unless one was attempted too recently or another caller just did."""
-        seen = self._generation
-        async with self._lock:
-            if self._generation != seen:
-                return  # someone refreshed while we waited: use their result
+    def _stale(self) -> bool:
+        return self._keys is None or self._clock() - self._fetched_at >= self.refresh_interval
+
+    def _fresh_keys(self) -> dict[str, Key] | None:
+        """The cached keys, unless there are none or they outlived ``max_age``."""
+        if self._keys is None or self._clock() - self._fetched_at >= self.max_age:
+            return None
+        return self._keys
+
+    async def _refresh(self, *, join: bool, unknown_kid: bool = False) -> bool | None:
+        """Fetch the JWKS, or share the fetch in flight (only when ``join``).
+
+        A new fetch for an ``unknown_kid`` needs the last such fetch to be ``min_interval``
+        old; any other (first, periodic) needs the last attempt of any cause to be, which
+        paces retries while the IdP is down. Returns whether the fetch this caller waited for
+        succeeded; ``None`` when it waited for none.
+        """
+        task = self._inflight
+        if task is None:
             now = self._clock()
-            if (
-                self._attempted_at is not None
-                and now - self._attempted_at < self.min_refresh_interval
-            ):
-                return
+            last = self._unknown_kid_at if unknown_kid else self._attempted_at
+            if last is not None and now - last < self.min_interval:
+                return None
             self._attempted_at = now
-            self.fetches += 1
-            try:
-                keys = await self._fetch()
-            except (httpx.HTTPError, ValueError) as exc:
-                log.warning("fetching the JWKS from %s failed: %s", self.url, exc)
-                return
-            finally:
-                self._generation += 1
-            self._keys, self._fetched_at = keys, now
+            if unknown_kid:
+                self._unknown_kid_at = now
+            task = self._inflight = asyncio.create_task(self._fetch_and_keep())
+        elif not join:
+            return None
+        # Shielded: a caller that gives up (a client hanging up) does not cancel the others'.
+        return await asyncio.shield(task)
+
+    async def _fetch_and_keep(self) -> bool:
+        self.fetches += 1
+        try:
+            keys = await self._fetch()
+        except Exception as exc:  # any failure of the IdP must fail closed, never with a 500
+            log.warning("fetching the JWKS from %s failed: %s", self.url, exc)
+            return False
+        else:
+            self._keys, self._fetched_at = keys, self._clock()
+            return True
+        finally:
+            self._inflight = None
 
     async def _fetch(self) -> dict[str, Key]:
         response = await self._client.get(self.url, headers={"accept": "application/json"})
@@ -246,5 +296,7 @@ class RemoteJWKS:
             return None
 
     async def aclose(self) -> None:
+        if self._inflight is not None:
+            self._inflight.cancel()
         if self._owns_client:
             await self._client.aclose()

@@ -93,7 +93,8 @@ class TokenService:
         """
         algorithms = pinned_algorithms(settings.jwt_algorithms)
         if settings.shms_oidc_jwks_url:
-            return cls(settings, RemoteJWKS(settings.shms_oidc_jwks_url, algorithms=algorithms))
+            jwks = RemoteJWKS(settings.shms_oidc_jwks_url, algorithms=algorithms, settings=settings)
+            return cls(settings, jwks)
         keys = EmbeddedKeys(settings.shms_state_dir, algorithms)
         keys.load()
         return cls(settings, keys)

@@ -7,6 +7,8 @@ from typing import Annotated
 import pymongo
 from pydantic import BeforeValidator, Field, StringConstraints
 
+from auth.policy import ADMIN_ONLY, declare, group, row
+from auth.policy import Classification as Class
 from auth.roles import Role
 from models.base import Entity, Name, Ref, UtcDatetime
 
@@ -29,7 +31,9 @@ class Account(Entity):
     """A person who signs in: staff, a patient, or an operator such as an analyst.
 
     The links say which records are "theirs": ``patient_id`` for a patient, ``staff_id`` and
-    ``department_id`` for staff. ``idp_subject`` ties the account to an external IdP's ``sub``.
+    ``department_id`` for staff. ``idp_subject`` ties the account to an external IdP's ``sub``
+    (set by an admin, ``services.accounts.link_identity``): with an IdP, an account's links are
+    the only source of a caller's records, since the IdP's tokens cannot name them.
     """
 
     username: Username
@@ -52,6 +56,24 @@ class Account(Entity):
             pymongo.IndexModel("patient_id", sparse=True),
             pymongo.IndexModel("staff_id", sparse=True),
         ]
+
+
+LINK_IDENTITY = "linkIdentity"
+UNLINK_IDENTITY = "unlinkIdentity"
+
+# Accounts are security data: only admins see them (answers of the identity-link mutations).
+ACCOUNT = declare(
+    "Account",
+    Account,
+    row(
+        Class.SECURITY,
+        ("id", "username", "roles", "active", "externalSubject", "createdAt", "updatedAt"),
+        ADMIN_ONLY,
+    ),
+    group("person", Class.IDENTITY, ("displayName",), ADMIN_ONLY),
+    group("links", Class.OPERATIONAL, ("patientId", "staffId", "departmentId"), ADMIN_ONLY),
+    actions={LINK_IDENTITY: ADMIN_ONLY, UNLINK_IDENTITY: ADMIN_ONLY},
+)
 
 
 class ServiceClient(Entity):

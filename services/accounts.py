@@ -1,9 +1,13 @@
-"""Accounts and service clients, and the three ways to sign in (password, client, refresh).
+"""Accounts and service clients, the three ways to sign in (password, client, refresh), and
+the links from an external IdP's subjects to accounts.
 
 Each sign-in returns a ``Grant``: the claims an access token should carry about its subject
 (``sub``, ``roles`` and the linked record ids) plus, for people, a new refresh token. The token
 service adds the registered claims (iss, aud, exp, ...) when it signs. Failures raise
 ``UNAUTHENTICATED`` with a ``reason`` the OAuth endpoint maps onto RFC 6749 error codes.
+
+With an external IdP, SHMS signs nothing: an admin links the IdP's ``sub`` to an account
+(``link_identity``), whose roles, patient and staff record then decide what that person is.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from argon2 import PasswordHasher
 from bson import ObjectId
 
 import db
-from auth import passwords
-from auth.roles import Role
-from errors import BadUserInput, NotFound, Unauthenticated
+from auth import passwords, status
+from auth.roles import CLINICIANS, Role
+from errors import BadUserInput, Conflict, NotFound, Unauthenticated
 from models.accounts import Account, RefreshToken, ServiceClient
 from models.base import Entity, utcnow
 from models.departments import Department
@@ -32,6 +36,7 @@ from services.common import ensure_exists, get_or_404, insert, update
 from services.validation import build, require
 
 MIN_PASSWORD_LENGTH = 8
+MAX_SUBJECT_LENGTH = 255
 _STAFF_RECORDS: dict[Role, type[Doctor] | type[Nurse] | type[AdminStaff]] = {
     Role.DOCTOR: Doctor,
     Role.NURSE: Nurse,
@@ -196,7 +201,7 @@ async def _new_refresh_token(account_id: ObjectId, family_id: str, ttl: int) -> 
 async def _upgrade_hash(account: Account, password: str) -> None:
     """Re-hash with today's parameters; compare-and-set so a concurrent change wins."""
     new_hash = await asyncio.to_thread(passwords.hash_password, password)
-    await Account.get_motor_collection().update_one(
+    await db.collection(Account).update_one(
         {"_id": account.id, "password_hash": account.password_hash},
         {"$set": {"password_hash": new_hash, "updated_at": utcnow()}},
     )
@@ -235,7 +240,7 @@ async def sign_in_with_client_credentials(client_id: str, secret: str) -> Grant:
 
 
 async def revoke_family(family_id: str) -> None:
-    await RefreshToken.get_motor_collection().update_many(
+    await db.collection(RefreshToken).update_many(
         {"family_id": family_id}, {"$set": {"revoked": True, "updated_at": utcnow()}}
     )
 
@@ -254,7 +259,7 @@ async def refresh(token: str, *, refresh_ttl: int) -> Grant:
     now = utcnow()
     if stored.expires_at <= now:
         raise Unauthenticated("Invalid refresh token", reason="expired_refresh_token")
-    claimed = await RefreshToken.get_motor_collection().update_one(
+    claimed = await db.collection(RefreshToken).update_one(
         {"_id": stored.id, "used_at": None, "revoked": False},
         {"$set": {"used_at": now, "updated_at": now}},
     )
@@ -295,3 +300,103 @@ async def update_service_client(client_id: str, *, active: bool) -> ServiceClien
     if client is None:
         raise NotFound("ServiceClient", client_id)
     return await update(client, {"active": active}, "service client")
+
+
+def _subject(value: str) -> str:
+    subject = value.strip()
+    require(bool(subject), "subject", "is required")
+    require(len(subject) <= MAX_SUBJECT_LENGTH, "subject", "is too long")
+    return subject
+
+
+async def link_identity(
+    subject: str,
+    *,
+    account_id: ObjectId | None = None,
+    username: str | None = None,
+    roles: Iterable[Role] | None = None,
+    patient_id: ObjectId | None = None,
+    staff_id: ObjectId | None = None,
+    display_name: str | None = None,
+) -> Account:
+    """Tie an external IdP's ``subject`` (its ``sub``) to an account, named by ``account_id``
+    or ``username``; a ``username`` no account has creates one that signs in only through the
+    IdP (``roles`` required). ``roles``, ``patient_id`` and ``staff_id`` given replace the
+    account's (a staff link also sets its department); the result must satisfy what creating
+    the account would (a patient account names its patient, a clinician's its staff record).
+
+    One subject, one account: a subject linked elsewhere, or an account linked to another
+    subject, is ``CONFLICT`` (unlink first), so a link is never moved silently. Linking the
+    same pair again just applies the other changes. Takes effect on the subject's next request.
+    """
+    subject = _subject(subject)
+    require((account_id is None) != (username is None), "accountId", "give accountId or username")
+    role_list = None if roles is None else list(dict.fromkeys(Role(r) for r in roles))
+    require(role_list is None or bool(role_list), "roles", "must not be empty")
+    account: Account | None
+    if account_id is not None:
+        account = await get_or_404(Account, account_id, "Account")
+    else:
+        account = await Account.find_one({"username": str(username).strip().lower()})
+    holder = await Account.find_one({"idp_subject": subject})
+    if holder is not None and (account is None or holder.id != account.id):
+        raise Conflict(
+            f"This subject is linked to account {holder.username}; unlink it first",
+            fields=["subject"],
+        )
+    if account is None:
+        if role_list is None:
+            raise BadUserInput("roles: are required to create an account", {"roles": "required"})
+        return await create_account(
+            str(username),
+            None,
+            role_list,
+            patient_id=patient_id,
+            staff_id=staff_id,
+            display_name=display_name,
+            idp_subject=subject,
+        )
+    if account.idp_subject not in (None, subject):
+        raise Conflict(
+            "This account is linked to another subject; unlink it first", fields=["accountId"]
+        )
+    held = role_list or account.roles
+    changes: dict[str, Any] = {"idp_subject": subject}
+    if role_list is not None:
+        changes["roles"] = role_list
+    if display_name is not None:
+        changes["display_name"] = display_name
+    if patient_id is not None:
+        await ensure_exists(Patient, patient_id, "patientId", "patient")
+        changes["patient_id"] = patient_id
+    if staff_id is not None:
+        record = await _staff_record(held, staff_id)
+        changes["staff_id"] = staff_id
+        changes["department_id"] = getattr(record, "department_id", None)
+    require(
+        Role.PATIENT not in held or (patient_id or account.patient_id) is not None,
+        "patientId",
+        "is required for a patient account",
+    )
+    require(
+        not set(held) & CLINICIANS or (staff_id or account.staff_id) is not None,
+        "staffId",
+        "is required for a clinician account",
+    )
+    return await update(account, changes, "account")
+
+
+async def unlink_identity(subject: str) -> Account:
+    """Untie ``subject`` from its account (which stays, with its records): from its next
+    request the subject is an unlinked IdP user again, with no record of its own."""
+    subject = _subject(subject)
+    account = await Account.find_one({"idp_subject": subject})
+    if account is None:
+        raise NotFound("ExternalIdentity", subject)
+    unlinked = await update(
+        account, {"idp_subject": None}, "account", expected={"idp_subject": subject}
+    )
+    # The write's own invalidation names the account as it is now, without the subject: drop
+    # what is cached about the subject too, or it would keep the link until the status TTL.
+    await status.current().forget(account)
+    return unlinked

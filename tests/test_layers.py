@@ -23,14 +23,6 @@ DRIVER_PACKAGES = ("motor", "mongomock", "mongomock_motor")
 PYMONGO_NAMES = frozenset({"IndexModel", "ReturnDocument", "ASCENDING", "DESCENDING", "errors"})
 """What other modules may take from pymongo: index declarations, options and error types."""
 
-DRIVER_ALLOWED = frozenset(
-    {
-        # converted by the identity work in progress
-        "services/accounts.py",
-    }
-)
-"""Modules still calling a driver accessor directly; to be emptied, never added to."""
-
 BELOW_THE_API = ("services", "models", "cache", "events", "jobs", "notifications")
 API_PACKAGES = ("graphql", "strawberry", "api", "schema", "resolvers", "routes")
 
@@ -76,7 +68,7 @@ def test_only_db_reaches_for_the_driver_collection() -> None:
     found = [
         f"{path}:{node.lineno} .{node.attr}"
         for path, tree in MODULES.items()
-        if path != "db.py" and path not in DRIVER_ALLOWED
+        if path != "db.py"
         for node in ast.walk(tree)
         if isinstance(node, ast.Attribute) and node.attr in DRIVER_ACCESSORS
     ]
