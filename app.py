@@ -11,23 +11,33 @@ import contextlib
 import dataclasses
 import json
 import logging
+import multiprocessing
+import socket
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any, cast
+from pathlib import Path
+from typing import IO, Any, cast
 
+import uvicorn
 from cross_web import HTTPException
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
-from starlette.routing import Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
@@ -60,8 +70,8 @@ from cache.documents import DocumentCache
 from cache.equipment import install as install_live_equipment
 from cache.equipment import start as start_live_equipment
 from cache.results import ResultCache
-from config import Settings, get_settings
-from errors import BadRequest, RateLimited, ShmsError
+from config import Settings, describe, get_settings
+from errors import BadRequest, RateLimited, ShmsError, Unauthenticated
 from events.bus import create_bus
 from jobs import create_scheduler
 from routes import queries as query_routes
@@ -69,11 +79,50 @@ from schema import persisted_documents, ratelimit
 from schema.context import Context
 from schema.limits import BodySizeLimit
 from services import notifications
+from static import pages
 
 log = logging.getLogger("shms")
 
 WS_GOING_AWAY = 1001
 """The close code every WebSocket still open at shutdown gets (RFC 6455 "going away")."""
+WS_REFUSED = 4403
+"""The close code of a connection refused at ``connection_init``; the close reason says why."""
+_CLOSE_REASONS = {
+    "expired": "token_expired",
+    "missing": "missing_token",
+    "account_disabled": "account_disabled",
+    "roles_revoked": "roles_revoked",
+    "no_role": "no_role",
+    "keys_unavailable": "keys_unavailable",
+}
+"""``extensions.reason`` -> close reason; any other reason (a forged, malformed or foreign
+token) is ``invalid_token``: a client acts the same on all of them (sign in again)."""
+
+_refused: ContextVar[str | None] = ContextVar("shms_ws_refused", default=None)
+"""Why ``on_ws_connect`` refused the connection this task serves (one task per connection):
+strawberry catches the refusal itself, so its close call learns the reason from here."""
+
+
+def _close_reason(error: Unauthenticated | None) -> str:
+    """What a client must do differs by reason: send a token, refresh it, or stop trying."""
+    if error is None:
+        return "missing_token"
+    return _CLOSE_REASONS.get(str(error.extensions.get("reason")), "invalid_token")
+
+
+class _WebSocket(ASGIWebSocketAdapter):
+    """Closes a connection refused at ``connection_init`` with 4403 and the reason as the close
+    reason (``missing_token``, ``token_expired``, ...) in both protocols: strawberry closes with
+    a bare 4403 "Forbidden" (graphql-transport-ws) or 1011 (legacy graphql-ws) whatever the
+    cause, so a client could not tell an expired token from a forged one."""
+
+    async def close(self, code: int, reason: str) -> None:
+        refused = _refused.get()
+        if refused is not None and code in (WS_REFUSED, 1011):
+            code, reason = WS_REFUSED, refused
+            _refused.set(None)  # used once: this connection is over
+        await super().close(code, reason)
+
 
 LiveHandler = BaseGraphQLTransportWSHandler[Context, None] | BaseGraphQLWSHandler[Context, None]
 
@@ -257,6 +306,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     graphql_transport_ws_handler_class = _TransportWSHandler
     graphql_ws_handler_class = _LegacyWSHandler
+    websocket_adapter_class = _WebSocket
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -267,9 +317,13 @@ class GraphQLApp(GraphQL[Context, None]):
             multipart_uploads_enabled=False,  # batching stays off too (no batching_config)
             # No connection_init in time: closed with 4408 (graphql-transport-ws).
             connection_init_wait_timeout=timedelta(seconds=settings.shms_ws_init_timeout_seconds),
+            # A page on another origin may open a WebSocket only if SHMS_CORS_ORIGINS lists it
+            # (else 403); same-origin pages and clients sending no Origin are always let in.
+            allowed_origins=settings.cors_origins,
         )
         self.settings = settings
         self.live: set[LiveHandler] = set()  # the WebSocket connections open right now
+        _SERVING.add(self)  # for the server to close its WebSockets first (ShmsServer)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
         """Queries answer within ``SHMS_OPERATION_TIMEOUT_SECONDS`` or get ``TIMEOUT``.
@@ -345,6 +399,11 @@ class GraphQLApp(GraphQL[Context, None]):
             return False
         return bool(super().should_render_graphql_ide(request))
 
+    async def render_graphql_ide(self, request: Any) -> HTMLResponse:
+        """GraphiQL from SHMS's own files (``make assets``), as CDNs are often blocked; the
+        CDN page with a note saying so when they are not installed (see ``static.pages``)."""
+        return HTMLResponse(pages.graphiql(self.graphql_ide_html))
+
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
         if isinstance(result, _Refused):
@@ -352,9 +411,16 @@ class GraphQLApp(GraphQL[Context, None]):
         return response
 
     async def close_websockets(self, within: float) -> None:
-        """At shutdown, after the bus ended every subscription: let their operations send
-        ``complete`` (at most ``within`` seconds), then close each connection with 1001."""
+        """At shutdown: end every subscription (through its app's bus, so each operation sends
+        ``complete``; at most ``within`` seconds), then close each connection with 1001.
+
+        ``ShmsServer`` runs this before uvicorn closes connections itself (with 1012); the
+        lifespan runs it too, for servers that shut the app down with connections still open.
+        """
         handlers = list(self.live)
+        buses = {id(bus): bus for h in handlers if (bus := _bus_of(h)) is not None}
+        for bus in buses.values():
+            await bus.aclose()  # idempotent: the lifespan closes it again later
         tasks = [task for handler in handlers for task in _operation_tasks(handler)]
         if tasks:
             await asyncio.wait(tasks, timeout=within)
@@ -390,7 +456,8 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Take the bearer token from the ``connection_init`` payload (browsers cannot set
-        headers on WebSockets); a missing or invalid one closes the connection (4403)."""
+        headers on WebSockets); a missing or invalid one closes the connection with 4403 and
+        why (``missing_token``, ``token_expired``, ``invalid_token``, ``account_disabled``...)."""
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         header = params.get("Authorization") or params.get("authorization")
         if not header and params.get("token"):
@@ -402,10 +469,72 @@ class GraphQLApp(GraphQL[Context, None]):
             context.request.app.state.status,  # a disabled account is refused here too (4403)
         )
         if principal is None:
-            reason = error.extensions.get("reason", "missing_token") if error else "missing_token"
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "reason": reason})
+            reason = _close_reason(error)
+            _refused.set(reason)  # the close reason (``_WebSocket``)
+            payload: dict[str, object] = {"code": "UNAUTHENTICATED", "reason": reason}
+            detail = error.extensions.get("reason") if error else None
+            if detail is not None and detail != reason:
+                payload["detail"] = str(detail)  # the finer cause, for the client's logs
+            raise ConnectionRejectionError(payload)
         context.sign_in(principal)
         return UNSET
+
+
+_SERVING: weakref.WeakSet[GraphQLApp] = weakref.WeakSet()
+"""Every GraphQL endpoint of this process, for ``close_all_websockets``."""
+
+
+def _bus_of(handler: LiveHandler) -> Any:
+    """The event bus of the app a WebSocket connection belongs to (None before its lifespan)."""
+    request = getattr(handler.context, "request", None)
+    state = getattr(getattr(request, "app", None), "state", None)
+    return getattr(state, "bus", None)
+
+
+async def close_all_websockets() -> None:
+    """Every open subscription of this process sends ``complete``, then its WebSocket closes
+    with 1001: what the server must do before it closes connections itself."""
+    apps = list(_SERVING)
+    await asyncio.gather(
+        *(a.close_websockets(a.settings.shms_shutdown_timeout_seconds) for a in apps)
+    )
+
+
+CLOSING_HANDSHAKE_SECONDS = 2.0
+"""How long clients get to answer the 1001 close frames at shutdown."""
+
+
+def _is_websocket(connection: object) -> bool:
+    scope = getattr(connection, "scope", None)
+    return isinstance(scope, dict) and scope.get("type") == "websocket"
+
+
+class ShmsServer(uvicorn.Server):
+    """uvicorn, with SHMS's WebSocket shutdown first (``shms serve`` runs it).
+
+    uvicorn's own shutdown closes every WebSocket with 1012 at once and runs the app's lifespan
+    shutdown only afterwards, so subscribers would never get ``complete``. Here new connections
+    are refused first, then every subscription completes and its connection closes with 1001
+    (``close_all_websockets``), clients get to answer the close, then uvicorn's shutdown runs
+    as usual for the rest.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # uvicorn's first step, taken early: nobody connects while we close
+        await close_all_websockets()
+        await self._closing_handshakes()
+        await super().shutdown(sockets)
+
+    async def _closing_handshakes(self) -> None:
+        """Wait (briefly) for clients to answer our close frames: uvicorn would close their
+        sockets at once, and a client still writing to a closed socket is reset, which can
+        lose it the frames before (its ``complete`` and the 1001)."""
+        step = 0.02  # uvicorn signals no event for a closed connection: look again this often
+        for _ in range(int(CLOSING_HANDSHAKE_SECONDS / step)):
+            if not any(map(_is_websocket, self.server_state.connections)):
+                return
+            await asyncio.sleep(step)
 
 
 async def _seed_if_wanted(settings: Settings) -> None:
@@ -418,6 +547,164 @@ async def _seed_if_wanted(settings: Settings) -> None:
         log.info("seeded the demo facility: %s", summary)
 
 
+CORS_REQUEST_HEADERS = (
+    "authorization",
+    "content-type",
+    "x-request-id",
+    "apollographql-client-name",
+    "apollographql-client-version",
+)
+"""Headers a GraphQL client sends (Apollo's client-awareness pair included). Persisted queries
+(APQ, saved queries) travel in the body or the query string, so they need no header."""
+CORS_EXPOSED_HEADERS = (
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Retry-After",
+    "X-Request-Id",
+)
+
+
+class _CrossOrigin:
+    """Starlette's CORSMiddleware on the API only (``/graphql``, ``/oauth/token``,
+    ``/queries/*``): health, metrics and pages stay same-origin. ``SHMS_CORS_ORIGINS`` decides
+    it, as it decides WebSocket origins (``GraphQLApp``), so HTTP and WebSocket agree.
+    Credentials (cookies) are not allowed: the API reads bearer tokens only."""
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=("GET", "POST"),
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", "")).removeprefix(str(scope.get("root_path", "")))
+        api = path in ("/graphql", "/oauth/token") or path.startswith("/queries/")
+        await (self.cors if scope["type"] == "http" and api else self.app)(scope, receive, send)
+
+
+class StartupError(Exception):
+    """Start-up refused for a reason stated in one line (what to set): reported as that line."""
+
+
+class _StartupReport:
+    """Reports a ``StartupError`` to the server as its message alone: Starlette would send its
+    whole traceback, burying the one line that says what to fix (uvicorn then exits 3)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def send_or_hold(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                held.append(message)  # sent below, once the reason is known
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, send_or_hold)
+        except StartupError as refusal:
+            await send({"type": "lifespan.startup.failed", "message": str(refusal)})
+            raise  # after startup.failed, uvicorn reports nothing more
+        except BaseException:
+            for message in held:
+                await send(message)
+            raise
+
+
+def _claim_embedded_store(settings: Settings) -> IO[bytes] | None:
+    """Refuse the embedded store in the second of several workers of one server: each would
+    hold its own in-process data. ``shms serve --workers N`` refuses before starting; uvicorn
+    sets no variable saying how many workers it runs, so each worker it starts (through
+    ``multiprocessing``: ``--workers``, ``--reload``) locks a file named after their common
+    parent, which only one can hold. Servers that fork (gunicorn) or unrelated processes are
+    not detected (README, Production)."""
+    problem = settings.several_workers_problem()
+    parent = multiprocessing.parent_process()
+    if problem is None or parent is None:
+        return None
+    import fcntl  # POSIX, as uvicorn's multi-worker mode is in practice
+
+    path = Path(tempfile.gettempdir()) / f"shms-embedded-{parent.pid}.lock"
+    handle = path.open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StartupError(f"this server runs several workers: {problem}") from None
+    return handle  # kept in app.state: closing it releases the lock (so does the process's end)
+
+
+def _release_embedded_store(claim: IO[bytes] | None) -> None:
+    """At shutdown: remove the lock file (``--reload``'s next worker makes it anew)."""
+    if claim is not None:
+        Path(claim.name).unlink(missing_ok=True)
+        claim.close()
+
+
+def _reason(error: BaseException) -> str:
+    """A driver error's first clause (pymongo appends its whole topology description)."""
+    text = str(error).split(" (configured timeouts", 1)[0].split(", Timeout:", 1)[0]
+    return (text.splitlines() or [type(error).__name__])[0][:200]
+
+
+async def _must_answer(variable: str, store: str, ping: Awaitable[Any], seconds: float) -> None:
+    """Start-up waits for a configured store at most ``seconds``, then fails naming the
+    variable to fix, instead of hanging (pymongo's default is 30 s) or printing a traceback."""
+    try:  # the driver gives up at ``seconds`` with its reason; this bounds a driver that hangs
+        await asyncio.wait_for(ping, seconds + 1)
+    except TimeoutError:
+        reason = "no answer"
+    except Exception as error:  # the driver's own, usually within the same timeout
+        reason = _reason(error)
+    else:
+        return
+    raise StartupError(
+        f"{variable}: {store} did not answer within {seconds:g} s "
+        f"(SHMS_CONNECT_TIMEOUT_SECONDS): {reason}"
+    )
+
+
+async def _open_stores(settings: Settings) -> tuple[Any, Any]:
+    """MongoDB and Redis clients whose server answered a ping, or ``StartupError``."""
+    timeout = settings.shms_connect_timeout_seconds
+    try:
+        mongo = db.create_client(settings.mongodb_url, timeout)
+    except Exception as error:  # pymongo: a URL it cannot parse
+        raise StartupError(f"MONGODB_URL: not a usable MongoDB URL: {_reason(error)}") from None
+    try:
+        await _must_answer("MONGODB_URL", "MongoDB", mongo.admin.command("ping"), timeout)
+        try:
+            redis = connect_redis(settings.redis_url, timeout)
+        except ValueError as error:
+            raise StartupError(f"REDIS_URL: not a usable Redis URL: {error}") from None
+        try:
+            await _must_answer("REDIS_URL", "Redis", redis.ping(), timeout)
+        except StartupError:
+            await redis.aclose()
+            raise
+    except StartupError:
+        db.close_client(mongo)
+        raise
+    return mongo, redis
+
+
+async def _answers(check: Awaitable[bool], seconds: float) -> bool:
+    try:
+        return await asyncio.wait_for(check, seconds)
+    except TimeoutError:
+        return False
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     logging.basicConfig(
@@ -426,9 +713,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        mongo = db.create_client(settings.mongodb_url)
+        app.state.embedded_claim = _claim_embedded_store(settings)  # one worker only
+        mongo, redis = await _open_stores(settings)  # both answer, or a one-line StartupError
         await db.init_database(mongo, settings.mongodb_db)
-        redis = connect_redis(settings.redis_url)
         app.state.mongo, app.state.redis = mongo, redis
         cache = DocumentCache(redis, settings) if settings.cache_enabled else None
         app.state.bus = bus = create_bus(settings, redis)
@@ -458,12 +745,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.tokens.aclose()
             await redis.aclose()
             db.close_client(mongo)
+            _release_embedded_store(app.state.embedded_claim)
 
-    async def health(request: Request) -> JSONResponse:
-        mongo_ok = await db.ping(request.app.state.mongo)
-        redis_ok = await redis_ping(request.app.state.redis)
+    async def live(request: Request) -> JSONResponse:
+        """Liveness: the process serves. Asks no store: restarting it would not bring one back."""
+        return JSONResponse({"status": "ok", "store": settings.store_kind})
+
+    async def ready(request: Request) -> JSONResponse:
+        """Readiness (also ``/health``): 200 only while MongoDB answers. Redis is reported but
+        not required: without it the API fails open (README, Security)."""
+        timeout = settings.shms_connect_timeout_seconds
+        mongo_ok, redis_ok = await asyncio.gather(
+            _answers(db.ping(request.app.state.mongo), timeout),
+            _answers(redis_ping(request.app.state.redis), timeout),
+        )
         body = {
             "status": "ok" if mongo_ok and redis_ok else "degraded",
+            "store": settings.store_kind,
             "mongodb": mongo_ok,
             "redis": redis_ok,
         }
@@ -475,11 +773,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def root(request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")
 
+    async def dashboard(request: Request) -> HTMLResponse:
+        return HTMLResponse(pages.dashboard())  # the live operations board (static/dashboard.*)
+
     graphql = GraphQLApp(settings)
     return Starlette(
         routes=[
             Route("/", root),
-            Route("/health", health),
+            Route("/dashboard", dashboard),
+            Mount("/static", pages.PublicFiles(directory=pages.STATIC_DIR), name="static"),
+            Route("/health", ready),
+            Route("/health/live", live),
+            Route("/health/ready", ready),
             Route("/metrics", metrics_text),
             Route(
                 "/graphql",
@@ -491,7 +796,29 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *query_routes.routes(settings),  # GET /queries/{name}: saved queries by name
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(_StartupReport),
+            Middleware(_CrossOrigin, origins=settings.cors_origins),
+        ],
     )
 
 
-app = create_app()
+def _app_from_environment() -> Starlette:
+    """``app:app``, configured by the environment. Invalid settings (production without its
+    stores) become a one-line start-up failure: raised at import, uvicorn would print a
+    traceback instead."""
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        refusal = StartupError(f"invalid settings: {describe(error)}")
+
+        @asynccontextmanager
+        async def refuse(app: Starlette) -> AsyncIterator[None]:
+            raise refusal
+            yield  # a generator, as lifespans are
+
+        return Starlette(lifespan=refuse, middleware=[Middleware(_StartupReport)])
+    return create_app(settings)
+
+
+app = _app_from_environment()

@@ -14,10 +14,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 import config
-import db
 from auth.roles import Role
-from demo import drop_seeded_collections, is_empty, seed_demo
+
+# db and demo (the driver, the models) are imported by the commands that use them: `shms serve`
+# refuses a bad configuration before loading them, in a fraction of a second.
 
 EXIT_USAGE = 2
 
@@ -30,8 +33,16 @@ MONGODB_URL (and optionally MONGODB_DB) and run `shms seed` again."""
 
 
 def _seed(args: argparse.Namespace) -> int:
-    """Seed the configured MongoDB; the embedded store can only be seeded by the server itself."""
+    """Seed the configured MongoDB; the embedded store can only be seeded by the server itself,
+    and a production database never (the demo's accounts have published passwords)."""
     settings = config.get_settings()
+    if settings.shms_env == "production":
+        print(
+            "shms seed: SHMS_ENV=production: demo data is never seeded into a production "
+            "database (to seed a test database, run with SHMS_ENV=development)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if settings.embedded_mongo:
         print(EMBEDDED_SEED_MESSAGE, file=sys.stderr)
         return EXIT_USAGE
@@ -39,6 +50,9 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 async def _seed_database(url: str, name: str, args: argparse.Namespace) -> int:
+    import db
+    from demo import drop_seeded_collections, is_empty, seed_demo
+
     client = db.create_client(url)
     try:
         await db.init_database(client, name)
@@ -65,20 +79,49 @@ async def _seed_database(url: str, name: str, args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """Run the ASGI app under uvicorn; ``--reload`` is for development only."""
-    import uvicorn
+    """Run the ASGI app under uvicorn; ``--reload`` is for development only.
 
+    What can be known without a server is refused here, before uvicorn starts: invalid settings
+    (production without MONGODB_URL or REDIS_URL) and the embedded store under several workers.
+    Stores that do not answer are refused by the app's start-up (uvicorn then exits 3).
+    """
     settings = config.get_settings()
-    uvicorn.run(
+    problem = settings.several_workers_problem() if args.workers > 1 else None
+    if problem is not None:
+        print(f"shms serve: --workers {args.workers}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import ChangeReload, Multiprocess
+
+    from app import ShmsServer
+
+    # What uvicorn.run does, but serving through ShmsServer: at shutdown every subscription gets
+    # `complete` and its WebSocket 1001 before uvicorn closes connections itself (with 1012).
+    # Worker processes (--workers) are uvicorn's own servers, and close with 1012.
+    server_config = uvicorn.Config(
         "app:app",
         host=args.host,
         port=args.port,
         reload=args.reload,
+        workers=args.workers,
         log_level=settings.shms_log_level.lower(),
         # In-flight requests get this long to finish on SIGTERM (see README, Security).
         timeout_graceful_shutdown=int(settings.shms_shutdown_timeout_seconds),
     )
-    return 0
+    server = ShmsServer(server_config)
+    try:
+        if server_config.should_reload:
+            sockets = [server_config.bind_socket()]
+            ChangeReload(server_config, target=server.run, sockets=sockets).run()
+        elif server_config.workers > 1:
+            Multiprocess(server_config, sockets=[server_config.bind_socket()]).run()
+        else:
+            server.run()
+    except KeyboardInterrupt:
+        pass
+    one_server = not server_config.should_reload and server_config.workers == 1
+    return STARTUP_FAILURE if one_server and not server.started else 0  # as uvicorn.run exits
 
 
 def _export_schema(args: argparse.Namespace) -> int:
@@ -136,6 +179,7 @@ def _persist(args: argparse.Namespace) -> int:
 
 
 async def _store_documents(url: str, name: str, documents: list[tuple[str, str]]) -> None:
+    import db
     from schema import persisted_documents
 
     client = db.create_client(url)
@@ -218,6 +262,7 @@ def _link_identity(args: argparse.Namespace) -> int:
 async def _link_in_database(settings: config.Settings, args: argparse.Namespace) -> int:
     from bson import ObjectId
 
+    import db
     from auth import status
     from cache.connection import connect_redis
     from errors import ShmsError
@@ -265,6 +310,13 @@ def _ttl(value: str) -> int:
     return number
 
 
+def _at_least_one(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 0:
@@ -291,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
+    serve.add_argument(
+        "--workers",
+        type=_at_least_one,
+        default=1,
+        help="worker processes (default 1; more need MONGODB_URL and REDIS_URL)",
+    )
     serve.set_defaults(handler=_serve)
 
     export = commands.add_parser("export-schema", help="write the GraphQL schema (SDL)")
@@ -345,7 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.handler(args)
+    try:
+        code: int = args.handler(args)
+    except ValidationError as error:  # settings: one line naming each, not pydantic's report
+        print(f"shms {args.command}: {config.describe(error)}", file=sys.stderr)
+        return EXIT_USAGE
     return code
 
 

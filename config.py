@@ -10,13 +10,20 @@ import json
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Literal
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from auth.roles import Role
+
+DEVELOPMENT_CORS_ORIGINS = tuple(
+    f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 4200, 5173)
+)
+"""Where front-end dev servers listen (Next.js/CRA 3000, Angular 4200, Vite 5173), so a UI under
+development can call a local SHMS with no setting; production allows no other origin unless told."""
 
 
 class Settings(BaseSettings):
@@ -305,11 +312,87 @@ class Settings(BaseSettings):
     shms_smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
     shms_smtp_starttls: bool = Field(default=True, description="Upgrade SMTP with STARTTLS.")
 
+    shms_cors_origins: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        default=None,
+        description="Browser origins (`scheme://host[:port]`) whose pages may call the API (CORS) "
+        "and open WebSockets: comma-separated or a JSON list; default: localhost dev-server "
+        "origins in development, none in production.",
+    )
+    shms_connect_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="How long start-up waits for MongoDB and Redis before failing (naming "
+        "MONGODB_URL or REDIS_URL); also bounds each later connection attempt.",
+    )
+
     shms_facility_timezone: str = Field(
         default="Europe/Berlin",
         description="IANA time zone of the facility: working hours and leave days are read in "
         "it (daylight saving included); the API itself speaks UTC.",
     )
+
+    @field_validator("shms_cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        """The environment gives a string: a JSON list, or origins separated by commas."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"not a JSON list of origins: {exc}") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("shms_cors_origins")
+    @classmethod
+    def _valid_origins(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else tuple(dict.fromkeys(_origin(v) for v in value))
+
+    @model_validator(mode="after")
+    def _safe_in_production(self) -> Self:
+        """Production never runs on the embedded store (in-process: lost at restart, one per
+        worker) nor with the demo's published passwords; a start-up refused here names why."""
+        if self.shms_env != "production":
+            return self
+        missing = [name for name in ("MONGODB_URL", "REDIS_URL") if not getattr(self, name.lower())]
+        if missing:
+            raise ValueError(
+                f"SHMS_ENV=production needs {' and '.join(missing)}: without "
+                f"{'them' if len(missing) > 1 else 'it'} SHMS runs its embedded in-process "
+                "store (lost at restart, a separate one in every worker)"
+            )
+        if self.shms_seed_demo:
+            raise ValueError(
+                "SHMS_SEED_DEMO=true is refused with SHMS_ENV=production: demo data has "
+                "published passwords and fake patients"
+            )
+        return self
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        """The origins allowed cross-origin (CORS and WebSocket), as browsers spell them."""
+        if self.shms_cors_origins is not None:
+            return self.shms_cors_origins
+        return () if self.shms_env == "production" else DEVELOPMENT_CORS_ORIGINS
+
+    @property
+    def store_kind(self) -> Literal["embedded", "mongodb"]:
+        return "embedded" if self.embedded_mongo else "mongodb"
+
+    def several_workers_problem(self) -> str | None:
+        """Why this configuration cannot serve from more than one worker process, or None."""
+        missing = [name for name in ("MONGODB_URL", "REDIS_URL") if not getattr(self, name.lower())]
+        if not missing:
+            return None
+        names = " and ".join(missing)
+        return (
+            f"the embedded store serves one worker only: without {names} every worker process "
+            "would hold its own in-process data (answers differing between requests, refresh "
+            f"tokens and live events lost); run one worker, or set {names}"
+        )
 
     @field_validator("shms_oidc_role_map")
     @classmethod
@@ -383,9 +466,52 @@ class Settings(BaseSettings):
 
     @property
     def seed_demo_enabled(self) -> bool:
+        if self.shms_env == "production":
+            return False  # never: see _safe_in_production
         if self.shms_seed_demo is not None:
             return self.shms_seed_demo
         return self.embedded_mongo
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(value: str) -> str:
+    """``value`` as a browser sends it in ``Origin`` (lower case, no default port), or
+    ValueError: an entry that is no origin would otherwise never match and fail silently."""
+    problem = ValueError(
+        f"{value!r} is not an origin: give scheme://host[:port] (http or https, no path), "
+        "each origin listed (no `*`)"
+    )
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        raise problem from None
+    if (
+        parts.scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise problem
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        host = f"{host}:{port}"
+    return f"{parts.scheme}://{host}"
+
+
+def describe(error: ValidationError) -> str:
+    """Invalid settings in one line, named as they are set (``SHMS_CORS_ORIGINS: ...``), for
+    start-up messages: pydantic's own text spans lines and echoes every input value."""
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        names = ".".join(str(part) for part in item["loc"]).upper()
+        problems.append(f"{names}: {message}" if names else message)
+    return "; ".join(problems)
 
 
 @lru_cache(maxsize=8)

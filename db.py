@@ -149,17 +149,24 @@ def _speed_up_mock() -> None:
     collection.aggregate = _aggregate_matching_first
 
 
-def create_client(mongodb_url: str) -> Any:
-    """A motor client for ``mongodb_url``, or the in-process store when it is empty."""
+def create_client(mongodb_url: str, connect_timeout: float = 5.0) -> Any:
+    """A motor client for ``mongodb_url``, or the in-process store when it is empty.
+
+    ``connect_timeout`` (SHMS_CONNECT_TIMEOUT_SECONDS) bounds connecting and finding a server,
+    so an unreachable MongoDB fails an operation within it instead of pymongo's 30 s.
+    """
     if not mongodb_url:
         _count_mock_calls()
         _speed_up_mock()
         return mongomock_motor.AsyncMongoMockClient(tz_aware=True)
+    timeout_ms = int(connect_timeout * 1000)
     return AsyncIOMotorClient(
         mongodb_url,
         tz_aware=True,
         uuidRepresentation="standard",
         event_listeners=[_CommandListener()],
+        connectTimeoutMS=timeout_ms,
+        serverSelectionTimeoutMS=timeout_ms,
     )
 
 

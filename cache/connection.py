@@ -11,10 +11,14 @@ import redis.asyncio as redis
 log = logging.getLogger(__name__)
 
 
-def connect_redis(url: str) -> Any:
+def connect_redis(url: str, connect_timeout: float = 5.0) -> Any:
+    """``connect_timeout`` (SHMS_CONNECT_TIMEOUT_SECONDS) bounds each connection attempt, so
+    an unreachable Redis is reported within it instead of hanging."""
     if not url:
         return fakeredis.FakeAsyncRedis()
-    return redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30)
+    return redis.from_url(
+        url, socket_connect_timeout=connect_timeout, socket_timeout=2, health_check_interval=30
+    )
 
 
 async def ping(client: Any) -> bool:

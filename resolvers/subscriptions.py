@@ -1,5 +1,10 @@
 """Live updates over WebSocket: device changes and appointment changes, as they happen.
 
+At subscribe time the filter itself is judged (``_refuse_unfollowable``): a filter under which no
+row could ever be shown to the caller (a patient another patient's, a clinician a patient they
+have no relation to) is refused with ``FORBIDDEN``, and one naming a record that does not exist
+with ``NOT_FOUND``, as the stream's first error: silence would look like a quiet day.
+
 For every event: the event's references decide cheaply whether the subscriber asked for it;
 then a fresh per-event context (``Context.for_event``) loads the row and applies the same row
 policy as a query. A row the subscriber may not see is skipped (recorded in the audit when it is
@@ -14,17 +19,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
 import strawberry
 from bson import ObjectId
 
+from auth.policy import REGISTRY, ROW, Access, Rel, best
 from auth.policy import EntityKind as K
 from cache import runtime
-from errors import ShmsError, Unauthenticated
+from errors import Forbidden, NotFound, ShmsError, Unauthenticated
 from events.types import DomainEvent
 from metrics import metrics
+from models.audit import AuditAction
 from models.equipment import MedicalEquipment as EquipmentDocument
 from models.scheduling import Appointment as AppointmentDocument
 from schema.common import oid, view
@@ -46,6 +53,79 @@ Visible = tuple[DomainEvent, Any, Context]
 def _ref(value: strawberry.ID | None, field: str) -> str | None:
     """A filter argument checked like any id argument, as the string events carry."""
     return None if value is None else str(oid(value, field))
+
+
+Relations = frozenset[Rel]
+EVERY_RELATION: Relations = frozenset(Rel)
+
+
+class _Filter:
+    """What one subscription's filter allows: the relations a row under it could have with the
+    caller (each filter narrows them), and the named records that do not exist."""
+
+    def __init__(self, info: Info) -> None:
+        # Judged on a fresh context, like an event: the connection's own may hold relations
+        # and break-the-glass grants from before this subscription.
+        self.access = info.context.for_event().access
+        self.audit = info.context.audit  # written when this operation ends, with its name
+        self.principal = self.access.principal
+        self.relations = EVERY_RELATION
+        self.missing: list[tuple[str, str]] = []
+
+    def narrow(self, relations: Iterable[Rel]) -> None:
+        self.relations = self.relations & frozenset(relations)
+
+    async def load(self, loader: str, kind: str, id: str) -> Any:
+        row = await getattr(self.access.loaders, loader).load(ObjectId(id))
+        if row is None:
+            self.missing.append((kind, id))
+        return row
+
+    async def patient(self, id: str) -> None:
+        """Rows about one patient: the caller's relations to that patient, as when booking."""
+        row = await self.load("patient_by_id", "Patient", id)
+        self.narrow(await self.access.relations(K.PATIENT, row) if row is not None else {Rel.ANY})
+
+    async def doctor(self, id: str) -> None:
+        """Rows of one doctor: the doctor's own, their department's, or a patient's own."""
+        row = await self.load("doctor_by_id", "Doctor", id)
+        rels = {Rel.ANY, *self._own(), *self._department(getattr(row, "department_id", None))}
+        if row is not None and row.id == self.principal.staff_id:
+            rels.add(Rel.CARE)  # the caller's own diary; another doctor's is never followed by CARE
+        self.narrow(rels)
+
+    async def department(self, id: str) -> None:
+        """Rows of one department: the caller's own department, or a patient's own rows."""
+        await self.load("department_by_id", "Department", id)
+        self.narrow({Rel.ANY, *self._own(), *self._department(ObjectId(id))})
+
+    async def device(self, id: str) -> None:
+        row = await self.load("equipment_by_id", "MedicalEquipment", id)
+        rels = await self.access.relations(K.EQUIPMENT, row) if row is not None else {Rel.ANY}
+        self.narrow(rels)
+
+    def _own(self) -> set[Rel]:
+        """A patient relates to nothing but their own rows, whatever the filter names."""
+        return {Rel.SELF} if self.principal.patient_id is not None else set()
+
+    def _department(self, department: ObjectId | None) -> set[Rel]:
+        p = self.principal
+        mine = p.patient_id is None and p.department_id is not None
+        return {Rel.DEPARTMENT} if mine and department == p.department_id else set()
+
+
+async def _refuse_unfollowable(kind: str, check: _Filter, patient: str | None = None) -> None:
+    """``FORBIDDEN`` (audited) when no row under the filter could ever be visible to the
+    caller, else ``NOT_FOUND`` when it names a record that does not exist."""
+    if best(REGISTRY[kind].read[ROW], check.principal.roles, check.relations) == Access.NONE:
+        about = ObjectId(patient) if patient is not None else None
+        check.audit.denied(kind, None, about, AuditAction.READ, "no relationship to the filter")
+        raise Forbidden(
+            f"Not allowed to follow these {kind} changes: none under this filter could be "
+            "shown to you"
+        )
+    for entity, id in check.missing:
+        raise NotFound(entity, id)
 
 
 async def _visible(
@@ -142,6 +222,12 @@ class Subscription:
     ) -> AsyncGenerator[EquipmentStatusEvent, None]:
         department = _ref(department_id, "departmentId")
         device = _ref(equipment_id, "equipmentId")
+        check = _Filter(info)
+        if department is not None:
+            await check.department(department)
+        if device is not None:
+            await check.device(device)
+        await _refuse_unfollowable(K.EQUIPMENT, check)
 
         def here(event: DomainEvent) -> bool:
             return department is None or event.refs.get("department_id") == department
@@ -198,6 +284,14 @@ class Subscription:
             )
             if value is not None
         }
+        check = _Filter(info)
+        if "patient_id" in filters:
+            await check.patient(filters["patient_id"])
+        if "doctor_id" in filters:
+            await check.doctor(filters["doctor_id"])
+        if "department_id" in filters:
+            await check.department(filters["department_id"])
+        await _refuse_unfollowable(K.APPOINTMENT, check, filters.get("patient_id"))
 
         def wanted(event: DomainEvent) -> bool:
             return all(event.refs.get(name) == value for name, value in filters.items())

@@ -7,11 +7,12 @@ from typing import Any
 
 from bson import ObjectId
 
+from errors import BadUserInput
 from models.patients import Patient, fold, name_tokens
 from models.staff import Doctor
 from services import common
 from services.pagination import ASC, Page, PageArgs, Query, Sort, both, paginate
-from services.validation import build, merged, require
+from services.validation import Problems, merged, require
 
 NAME_ORDER: Sort = (("last_name", ASC), ("first_name", ASC), ("_id", ASC))
 
@@ -35,21 +36,35 @@ async def get_patient(id: ObjectId) -> Patient:
     return await common.get_or_404(Patient, id, "Patient")
 
 
+async def _known_doctor(problems: Problems, doctor_id: Any) -> None:
+    """The primary doctor must exist (unless the id itself was already found invalid)."""
+    if "primaryDoctorId" not in problems:
+        check = common.ensure_exists(Doctor, doctor_id, "primaryDoctorId", "doctor")
+        await problems.check(check)
+
+
 async def register_patient(data: Mapping[str, Any]) -> Patient:
-    patient = build(Patient, data)
-    await common.ensure_exists(Doctor, patient.primary_doctor_id, "primaryDoctorId", "doctor")
+    problems = Problems()  # field errors and an unknown doctor are reported together
+    patient = problems.build(Patient, data)
+    await _known_doctor(problems, data.get("primary_doctor_id"))
+    problems.raise_any()
+    assert patient is not None  # built, or raise_any raised
     patient.refresh_search_tokens()
     return await common.insert(patient, "patient")
 
 
 async def update_patient(id: ObjectId, changes: Mapping[str, Any]) -> Patient:
     patient = await get_patient(id)
+    problems = Problems()
+    candidate = None
+    try:  # the whole changed record, validated before deriving tokens or looking anything up
+        candidate, _ = merged(patient, changes)
+    except BadUserInput as problem:
+        problems.add(problem)
     if "primary_doctor_id" in changes:
-        await common.ensure_exists(
-            Doctor, changes["primary_doctor_id"], "primaryDoctorId", "doctor"
-        )
+        await _known_doctor(problems, changes["primary_doctor_id"])
+    problems.raise_any()
     changes = dict(changes)
-    if {"first_name", "last_name"} & changes.keys():
-        candidate, _ = merged(patient, changes)  # validate the names before deriving tokens
+    if candidate is not None and {"first_name", "last_name"} & changes.keys():
         changes["search_tokens"] = name_tokens(candidate.first_name, candidate.last_name)
     return await common.update(patient, changes, "patient")

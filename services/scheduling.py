@@ -60,7 +60,7 @@ from services import common
 from services.availability import calendar_refusal
 from services.changes import changed
 from services.pagination import ASC, Page, PageArgs, Query, Sort, paginate
-from services.validation import build, instant, require
+from services.validation import Problems, build, instant, require
 
 BY_START: Sort = (("start_at", ASC), ("_id", ASC))
 MAX_DURATION = timedelta(hours=12)
@@ -115,13 +115,29 @@ async def get_appointment(id: ObjectId) -> Appointment:
     return await common.get_or_404(Appointment, id, "Appointment")
 
 
-def _check_times(start_at: datetime, end_at: datetime, now: datetime) -> None:
-    require(end_at > start_at, "endAt", "must be after startAt")
+def _check_times(start_at: datetime, end_at: datetime, now: datetime, problems: Problems) -> None:
+    """Every rule the times break, recorded together."""
+    problems.require(end_at > start_at, "endAt", "must be after startAt")
     grid = f"must be on the {SLOT.seconds // 60}-minute grid (like 09:00, 09:05, 09:10)"
-    require(on_grid(start_at), "startAt", grid)
-    require(on_grid(end_at), "endAt", grid)
-    require(end_at - start_at <= MAX_DURATION, "endAt", "an appointment may last at most 12 hours")
-    require(start_at > now, "startAt", "must be in the future")
+    problems.require(on_grid(start_at), "startAt", grid)
+    problems.require(on_grid(end_at), "endAt", grid)
+    longest = "an appointment may last at most 12 hours"
+    problems.require(end_at - start_at <= MAX_DURATION, "endAt", longest)
+    problems.require(start_at > now, "startAt", "must be in the future")
+
+
+def _given_times(data: Mapping[str, Any], problems: Problems) -> tuple[datetime, datetime] | None:
+    """The booking's times when the rest of it did not validate, so their rules are reported
+    in the same answer; None when they are missing or already reported."""
+    start_at, end_at = data.get("start_at"), data.get("end_at")
+    if not isinstance(start_at, datetime) or not isinstance(end_at, datetime):
+        return None
+    if "startAt" in problems or "endAt" in problems:
+        return None
+    try:
+        return instant(start_at, "startAt"), instant(end_at, "endAt")
+    except BadUserInput:
+        return None
 
 
 # -- reservations ------------------------------------------------------------------------------
@@ -274,26 +290,44 @@ async def _fits_calendar(appointment: Appointment, zone: ZoneInfo | None) -> Non
 async def schedule_appointment(
     data: Mapping[str, Any], zone: ZoneInfo | None = None
 ) -> Appointment:
-    """Book; given the facility's ``zone``, the doctor's calendar (if any) must allow it."""
-    doctor = await Doctor.get(data.get("doctor_id")) if data.get("doctor_id") else None
+    """Book; given the facility's ``zone``, the doctor's calendar (if any) must allow it.
+
+    Every problem of the booking (its fields, its references, its times) is reported at once.
+    """
+    problems = Problems()
+    doctor_id, equipment_id = data.get("doctor_id"), data.get("equipment_id")
+    doctor = await Doctor.get(doctor_id) if isinstance(doctor_id, ObjectId) else None
     # department_id comes from the doctor, not the client: it is what department filters rely on.
     fields = dict(data, department_id=doctor.department_id if doctor else ObjectId())
-    appointment = build(Appointment, fields)
-    if doctor is None:
-        raise BadUserInput("doctorId: no such doctor", {"doctorId": "no such doctor"})
-    require(doctor.active, "doctorId", "doctor is not active")
-    await common.ensure_exists(Patient, appointment.patient_id, "patientId", "patient")
-    if appointment.equipment_id is not None:
-        equipment = await MedicalEquipment.get(appointment.equipment_id)
-        require(equipment is not None, "equipmentId", "no such equipment")
-        assert equipment is not None
-        require(
-            equipment.status != EquipmentStatus.OUT_OF_SERVICE,
-            "equipmentId",
-            "equipment is out of service",
-        )
-    _check_times(appointment.start_at, appointment.end_at, utcnow())
-    await _fits_calendar(appointment, zone)
+    appointment = problems.build(Appointment, fields)
+    if "doctorId" not in problems and problems.require(
+        doctor is not None, "doctorId", "no such doctor"
+    ):
+        assert doctor is not None
+        problems.require(doctor.active, "doctorId", "doctor is not active")
+    if "patientId" not in problems:
+        patient_id = data.get("patient_id")
+        await problems.check(common.ensure_exists(Patient, patient_id, "patientId", "patient"))
+    if isinstance(equipment_id, ObjectId) and "equipmentId" not in problems:
+        equipment = await MedicalEquipment.get(equipment_id)
+        if problems.require(equipment is not None, "equipmentId", "no such equipment"):
+            assert equipment is not None
+            problems.require(
+                equipment.status != EquipmentStatus.OUT_OF_SERVICE,
+                "equipmentId",
+                "equipment is out of service",
+            )
+    times = (
+        (appointment.start_at, appointment.end_at)
+        if appointment is not None
+        else _given_times(data, problems)
+    )
+    if times is not None:
+        _check_times(*times, utcnow(), problems)
+    if appointment is not None and not problems:  # the calendar needs a valid booking to judge
+        await problems.check(_fits_calendar(appointment, zone))
+    problems.raise_any()
+    assert appointment is not None  # built, or raise_any raised
     appointment.status = AppointmentStatus.SCHEDULED
     appointment.id = PydanticObjectId()  # chosen now: the reservations name it before it exists
     await reserve(appointment.id, _keys(appointment, appointment.start_at, appointment.end_at))
@@ -336,7 +370,8 @@ async def reschedule_appointment(
 ) -> Appointment:
     appointment = await get_appointment(id)
     now = utcnow()
-    entry = build(
+    problems = Problems()  # the new times' problems and the appointment's state, together
+    entry = problems.build(
         Reschedule,
         {
             "id": ObjectId(),  # this write's own: its confirmation is keyed on it
@@ -348,21 +383,27 @@ async def reschedule_appointment(
             "at": now,
         },
     )
-    _check_times(entry.start_at, entry.end_at, now)
-    await _fits_calendar(
-        appointment.model_copy(update={"start_at": entry.start_at, "end_at": entry.end_at}), zone
-    )
+    if entry is not None:
+        _check_times(entry.start_at, entry.end_at, now, problems)
     if appointment.status != AppointmentStatus.SCHEDULED:
         status = appointment.status.value
-        raise BadUserInput(
-            f"Only scheduled appointments can be rescheduled; this one is {status}",
-            {"id": f"appointment is {status}"},
+        problems.add(
+            BadUserInput(
+                f"Only scheduled appointments can be rescheduled; this one is {status}",
+                {"id": f"appointment is {status}"},
+            )
         )
-    require(
-        (entry.start_at, entry.end_at) != (appointment.start_at, appointment.end_at),
-        "startAt",
-        "is the current time already",
-    )
+    if entry is not None and "startAt" not in problems:
+        problems.require(
+            (entry.start_at, entry.end_at) != (appointment.start_at, appointment.end_at),
+            "startAt",
+            "is the current time already",
+        )
+    if entry is not None and not problems:  # the calendar needs valid times to judge
+        moved = appointment.model_copy(update={"start_at": entry.start_at, "end_at": entry.end_at})
+        await problems.check(_fits_calendar(moved, zone))
+    problems.raise_any()
+    assert entry is not None  # built, or raise_any raised
     # Hold the new time first (only the slots not held already), move, then let the old go.
     held = await _held(id)
     wanted = _keys(appointment, entry.start_at, entry.end_at)

@@ -1,8 +1,9 @@
-"""Turns pydantic validation failures into ``BAD_USER_INPUT`` errors naming each field."""
+"""Turns pydantic validation failures into ``BAD_USER_INPUT`` errors naming each field, and
+collects every problem of one input (``Problems``) so a client fixes them in one round trip."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -15,6 +16,7 @@ from models.base import Entity, as_utc, utcnow
 
 M = TypeVar("M", bound=BaseModel)
 E = TypeVar("E", bound=Entity)
+T = TypeVar("T")
 
 
 def camel(name: str) -> str:
@@ -31,13 +33,20 @@ def _reason(error: Mapping[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def invalid(fields: Mapping[str, str]) -> BadUserInput:
+    """One ``BAD_USER_INPUT`` naming every field in ``fields`` (message and extensions)."""
+    listing = "; ".join(f"{k}: {v}" for k, v in fields.items())
+    return BadUserInput(f"Invalid input: {listing}", fields)
+
+
 def bad_input_from(exc: ValidationError, prefix: str = "") -> BadUserInput:
     fields: dict[str, str] = {}
     for error in exc.errors():
         path = field_path(error["loc"])
-        fields[f"{prefix}{path}" if path else prefix.rstrip(".") or "input"] = _reason(error)
-    listing = "; ".join(f"{k}: {v}" for k, v in fields.items())
-    return BadUserInput(f"Invalid input: {listing}", fields)
+        key = f"{prefix}{path}" if path else prefix.rstrip(".") or "input"
+        reason = _reason(error)
+        fields[key] = f"{fields[key]}; {reason}" if key in fields else reason
+    return invalid(fields)
 
 
 def build(model: type[M], data: Mapping[str, Any]) -> M:
@@ -83,3 +92,58 @@ def instant(value: datetime, field: str) -> datetime:
         return as_utc(value)
     except ValueError as exc:
         raise BadUserInput(f"{field}: {exc}", {field: str(exc)}) from None
+
+
+class Problems:
+    """Every problem found in one input, raised together as one ``BAD_USER_INPUT``.
+
+    Services check an input's fields, its references and its rules with this instead of raising
+    at the first problem, so ``extensions.fields`` lists them all and a client fixes them in one
+    round trip. A single problem is raised as found (its own message); several are merged.
+    """
+
+    def __init__(self) -> None:
+        self._found: list[BadUserInput] = []
+
+    def __contains__(self, field: str) -> bool:
+        """Whether ``field`` already has a problem (later checks of it would only repeat it)."""
+        return any(field in found.fields for found in self._found)
+
+    def __bool__(self) -> bool:
+        return bool(self._found)
+
+    def add(self, problem: BadUserInput) -> None:
+        self._found.append(problem)
+
+    def require(self, condition: bool, field: str, reason: str) -> bool:
+        """``require`` that records instead of raising; returns ``condition``."""
+        if not condition:
+            self.add(BadUserInput(f"{field}: {reason}", {field: reason}))
+        return condition
+
+    def build(self, model: type[M], data: Mapping[str, Any]) -> M | None:
+        """``build`` that records every field error; None when the input does not validate."""
+        try:
+            return build(model, data)
+        except BadUserInput as problem:
+            self.add(problem)
+            return None
+
+    async def check(self, step: Awaitable[T]) -> T | None:
+        """Await a check that raises ``BAD_USER_INPUT`` (a reference lookup), recording it."""
+        try:
+            return await step
+        except BadUserInput as problem:
+            self.add(problem)
+            return None
+
+    def raise_any(self) -> None:
+        """Raise what was found, if anything: the one problem, or all of them merged."""
+        if len(self._found) == 1:
+            raise self._found[0]
+        if self._found:
+            fields: dict[str, str] = {}
+            for found in self._found:
+                for key, reason in (found.fields or {"input": found.message}).items():
+                    fields[key] = f"{fields[key]}; {reason}" if key in fields else reason
+            raise invalid(fields)

@@ -90,13 +90,33 @@ def test_bad_arguments_exit_with_usage(argv: list[str], capsys: pytest.CaptureFi
     assert "usage: shms" in capsys.readouterr().err
 
 
-def test_serve_runs_uvicorn_on_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-    monkeypatch.setattr("uvicorn.run", lambda *a, **kw: calls.append((a, kw)))
-    assert cli.main(["serve", "--port", "9001", "--reload"]) == 0
-    [(args, kwargs)] = calls
-    assert args == ("app:app",)
-    assert (kwargs["host"], kwargs["port"], kwargs["reload"]) == ("127.0.0.1", 9001, True)
+def test_serve_runs_the_app_through_shms_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``shms serve`` serves ``app:app`` through ``app.ShmsServer`` (its WebSocket shutdown),
+    under uvicorn's reloader too; nothing is started here."""
+    from app import ShmsServer
+
+    served: list[Any] = []
+
+    def run(server: ShmsServer, sockets: Any = None) -> None:
+        served.append(server.config)
+        server.started = True
+
+    class Reloader:
+        def __init__(self, config: Any, target: Any, sockets: Any) -> None:
+            assert isinstance(target.__self__, ShmsServer)  # the reloaded process serves it
+            served.append(config)
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(ShmsServer, "run", run)
+    monkeypatch.setattr("uvicorn.supervisors.ChangeReload", Reloader)
+    monkeypatch.setattr("uvicorn.Config.bind_socket", lambda config: None)
+    assert cli.main(["serve", "--port", "9001"]) == 0
+    assert cli.main(["serve", "--port", "9002", "--reload"]) == 0
+    [plain, reloading] = served
+    assert (plain.app, plain.host, plain.port) == ("app:app", "127.0.0.1", 9001)
+    assert (plain.reload, reloading.port, reloading.reload) == (False, 9002, True)
 
 
 def test_export_schema_writes_the_sdl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

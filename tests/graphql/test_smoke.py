@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.conftest import TEST_MONGODB_URL
+
 
 async def test_health_reports_both_stores(http: Any) -> None:
     response = await http.get("/health")
-    assert response.json() == {"status": "ok", "mongodb": True, "redis": True}
+    store = "mongodb" if TEST_MONGODB_URL else "embedded"
+    assert response.json() == {"status": "ok", "store": store, "mongodb": True, "redis": True}
 
 
 async def test_register_and_read_patient(gql: Any) -> None:
