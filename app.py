@@ -689,9 +689,14 @@ async def _open_stores(settings: Settings) -> tuple[Any, Any]:
             raise StartupError(f"REDIS_URL: not a usable Redis URL: {error}") from None
         try:
             await _must_answer("REDIS_URL", "Redis", redis.ping(), timeout)
-        except StartupError:
-            await redis.aclose()
-            raise
+        except StartupError as refusal:
+            if settings.shms_env != "production":
+                # Development runs degraded rather than not at all: the caches, the bus and
+                # the limits fail open or closed as each documents, and recover when it answers.
+                log.warning("%s; starting without it until it answers", refusal)
+            else:
+                await redis.aclose()
+                raise
     except StartupError:
         db.close_client(mongo)
         raise

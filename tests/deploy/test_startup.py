@@ -84,19 +84,44 @@ def test_an_unreachable_mongodb_fails_within_the_connect_timeout(command: str) -
     assert result.seconds < 15, "pymongo's own default would wait 30 s"
 
 
-def test_an_unreachable_redis_fails_naming_redis_url() -> None:
-    env = environment(
-        REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0",
-        SHMS_CONNECT_TIMEOUT_SECONDS="1",
-        SHMS_SEED_DEMO="false",
+async def test_an_unreachable_redis_stops_production_naming_redis_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Production needs its Redis (sessions, limits, live events): one line, within the
+    timeout. MongoDB is the embedded one here, since no MongoDB server runs in this suite."""
+    import app
+    import db
+
+    embedded = db.create_client
+    monkeypatch.setattr(db, "create_client", lambda url, timeout=5.0: embedded("", timeout))
+    settings = Settings(
+        shms_env="production",
+        mongodb_url="mongodb://mongo.invalid:27017",
+        redis_url=f"redis://127.0.0.1:{_closed_port()}/0",
+        shms_connect_timeout_seconds=1,
     )
-    result = run([SHMS, "serve", "--port", str(free_port())], env)
-    print(f"unreachable Redis refused after {result.seconds:.2f} s (imports included)")
-    assert result.code == 3, result.output
-    [reason] = [line for line in result.lines if "REDIS_URL" in line]
-    assert "Redis did not answer within 1 s" in reason
-    assert "Traceback" not in result.output
-    assert result.seconds < 15
+    started = time.monotonic()
+    with pytest.raises(app.StartupError, match=r"^REDIS_URL: Redis did not answer within 1 s"):
+        await app._open_stores(settings)
+    assert time.monotonic() - started < 5
+
+
+async def test_an_unreachable_redis_in_development_starts_degraded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Development runs without its Redis rather than not at all (the caches fail open)."""
+    import app
+    import db
+
+    settings = Settings(
+        redis_url=f"redis://127.0.0.1:{_closed_port()}/0", shms_connect_timeout_seconds=1
+    )
+    mongo, redis = await app._open_stores(settings)
+    try:
+        assert "REDIS_URL: Redis did not answer within 1 s" in caplog.text
+    finally:
+        await redis.aclose()
+        db.close_client(mongo)
 
 
 def test_settings_refuse_demo_data_in_production(
