@@ -46,3 +46,56 @@ async def test_a_leading_match_selects_the_same_documents_as_a_later_one() -> No
             {"_id": True, "n": 5, "first": START + timedelta(hours=10)},
         ]
     )
+
+
+def test_the_fast_sort_orders_exactly_as_mongomock_does() -> None:
+    """Sorting by plain values is only a shortcut: on any mix it must give mongomock's order."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from bson import ObjectId
+    from mongomock import filtering as untyped
+
+    filtering: Any = untyped
+
+    from db import _sorted_by
+
+    rng = random.Random(7)
+    base = datetime(2031, 1, 1, tzinfo=UTC)
+    columns: list[list[object]] = [
+        [base + timedelta(minutes=rng.randrange(50)) for _ in range(60)],  # ties included
+        [ObjectId() for _ in range(60)],
+        [rng.choice(["b", "a", "c"]) for _ in range(60)],
+        [rng.choice([1, 2.5, None, "x", 3]) for _ in range(60)],  # mixed: the slow path
+    ]
+    for values in columns:
+        docs = [{"_id": i, "k": v} for i, v in enumerate(values)]
+        for reverse in (False, True):
+            expected = sorted(
+                docs, key=lambda d: filtering.resolve_sort_key("k", d), reverse=reverse
+            )
+            assert _sorted_by(list(docs), "k", reverse) == expected
+
+
+async def test_a_page_copies_only_its_own_documents() -> None:
+    """The embedded store cuts the page before copying: a page of 10 is cheaper than 100."""
+    from mongomock.collection import Collection as Untyped
+
+    Collection: Any = Untyped
+
+    rows = await _collection()
+    copied = 0
+    original = Collection._copy_only_fields
+
+    def counting(self: Any, *args: Any) -> Any:
+        nonlocal copied
+        copied += 1
+        return original(self, *args)
+
+    Collection._copy_only_fields = counting
+    try:
+        page = await rows.find({"even": True}).sort("i", -1).skip(3).limit(4).to_list(None)
+    finally:
+        Collection._copy_only_fields = original
+    assert [r["i"] for r in page] == [42, 40, 38, 36]
+    assert copied == 4

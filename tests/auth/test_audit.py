@@ -146,8 +146,9 @@ async def test_a_failing_insert_makes_flush_raise_and_keeps_the_events(
 
     t, patient = trail(), ObjectId()
     t.read("Patient", patient, patient, ["lastName"])
+    collection = type(db.collection(AuditEvent))
     with monkeypatch.context() as patched:
-        patched.setattr(AuditEvent, "insert_many", unreachable)
+        patched.setattr(collection, "insert_many", unreachable)
         with pytest.raises(AuditUnavailable) as failure:
             await t.flush()
     assert isinstance(failure.value.__cause__, AutoReconnect)

@@ -8,11 +8,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bson import ObjectId, json_util
+import bson
+from bson import ObjectId
 
 import db
 from cache import keys
-from cache.documents import CACHE_STATS, JSON_OPTIONS, DocumentCache
+from cache.documents import CACHE_STATS, CODEC_OPTIONS, DocumentCache
 from models.base import Entity
 
 READS = frozenset({"find", "find_one", "aggregate", "count_documents", "distinct"})
@@ -45,7 +46,7 @@ async def cached(cache: DocumentCache, model: type[Entity], id: Any) -> dict[str
     """The raw document Redis holds for ``id``, decoded; ``None`` if none."""
     name = keys.document(cache.namespace, model.get_collection_name(), ObjectId(id))
     value = await cache.redis.get(name)
-    return None if value is None else dict(json_util.loads(value, json_options=JSON_OPTIONS))
+    return None if value is None else dict(bson.decode(value, codec_options=CODEC_OPTIONS))
 
 
 async def stored(model: type[Entity], id: Any) -> dict[str, Any] | None:
