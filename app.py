@@ -588,6 +588,20 @@ class _CrossOrigin:
         await (self.cors if scope["type"] == "http" and api else self.app)(scope, receive, send)
 
 
+_frozen = False
+
+
+def _freeze_start_up_heap() -> None:
+    """What the first start-up built (schema, demo data, caches) lives as long as the process:
+    move it out of the collector's way once, so full collections stop walking it (they set the
+    p99). Later apps in the same process (tests) skip it: a full collection each is costly."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
 class StartupError(Exception):
     """Start-up refused for a reason stated in one line (what to set): reported as that line."""
 
@@ -739,10 +753,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.scheduler = scheduler = create_scheduler(settings, redis)
         if settings.shms_jobs_enabled:
             scheduler.start()  # runs only while this worker holds the Redis lease
-        # What start-up built (schema, demo data, caches) lives as long as the process: move it
-        # out of the collector's way, so full collections stop walking it (they set the p99).
-        gc.collect()
-        gc.freeze()
+        _freeze_start_up_heap()
         try:
             yield
         finally:
@@ -751,7 +762,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await graphql.close_websockets(settings.shms_shutdown_timeout_seconds)  # then 1001
             install_live_equipment(None)
             runtime.install(runtime.Runtime())  # services outside an app see no cache, no bus
-            gc.unfreeze()
             status.install(None)
             await app.state.tokens.aclose()
             await redis.aclose()
