@@ -37,7 +37,7 @@ from models.audit import AuditAction
 from models.base import utcnow
 from models.patients import Patient
 from services import care
-from services.pagination import Page, Query
+from services.pagination import Query
 from services.validation import camel
 
 if TYPE_CHECKING:
@@ -250,11 +250,6 @@ class AccessControl:
     async def visible(self, entity: Kind, rows: Sequence[Any]) -> list[bool]:
         """Row visibility of many rows at once (their care facts load in one batch)."""
         return list(await asyncio.gather(*(self.can_see(entity, row) for row in rows)))
-
-    async def page(self, entity: Kind, page: Page[Any], requested: Iterable[str]) -> Page[Any]:
-        """A page already filtered by ``scope``: recorded in the audit trail."""
-        await self._audit_reads(entity, page.items, requested)
-        return page
 
     async def audit_rows(self, entity: Kind, rows: Sequence[Any], requested: Iterable[str]) -> None:
         await self._audit_reads(entity, rows, requested)

@@ -64,7 +64,8 @@ class SchedulingQuery:
 
 
 async def _own(info: Info, id: strawberry.ID | str, action: Action) -> AppointmentDoc:
-    info.context.access.require_role(K.APPOINTMENT, action)
+    """The appointment a mutation acts on, if the caller may (their role was checked by the
+    schema before any lookup, so a refusal cannot tell existing ids from unknown ones)."""
     appointment = await scheduling.get_appointment(oid(id))
     await info.context.access.require(K.APPOINTMENT, action, row=appointment)
     return appointment

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Generic, NewType, TypeVar
 import strawberry
 from bson import ObjectId
 from strawberry.types.base import StrawberryList, StrawberryOptional, has_object_definition
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 from strawberry.types.scalar import ScalarDefinition
 
 from errors import BadUserInput
@@ -173,38 +172,6 @@ def create_data(value: Any) -> dict[str, Any]:
 def update_data(value: Any) -> dict[str, Any]:
     """Update input -> only the fields the client set (``null`` included, meaning clear)."""
     return reject_empty(to_data(value))
-
-
-def _names(selections: Iterable[Any]) -> set[str]:
-    out: set[str] = set()
-    for item in selections:
-        if isinstance(item, SelectedField):
-            out.add(item.name)
-        elif isinstance(item, (FragmentSpread, InlineFragment)):
-            out |= _names(item.selections)
-    return out
-
-
-def _children(selections: Iterable[Any], name: str) -> list[Any]:
-    found: list[Any] = []
-    for item in selections:
-        if isinstance(item, SelectedField) and item.name == name:
-            found += item.selections
-        elif isinstance(item, (FragmentSpread, InlineFragment)):
-            found += _children(item.selections, name)
-    return found
-
-
-def requested(info: Any) -> set[str]:
-    """The fields a client asked for on the object this resolver returns (for the audit)."""
-    return _names(info.selected_fields[0].selections) - {"__typename"}
-
-
-def requested_nodes(info: Any) -> set[str]:
-    """The same for the rows of a connection: ``nodes { ... }`` and ``edges { node { ... } }``."""
-    top = info.selected_fields[0].selections
-    rows = _children(top, "nodes") + _children(_children(top, "edges"), "node")
-    return _names(rows) - {"__typename"}
 
 
 IdempotencyKey = Annotated[

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -438,7 +438,3 @@ def walk(schema: GraphQLSchema) -> Iterable[tuple[str, str, GraphQLField]]:
         if isinstance(gtype, GraphQLObjectType) and not type_name.startswith("__"):
             for name, field in gtype.fields.items():
                 yield type_name, name, field
-
-
-def is_awaitable(value: Any) -> bool:
-    return isinstance(value, Awaitable)

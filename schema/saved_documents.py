@@ -198,22 +198,25 @@ def _variable_errors(
     return problems
 
 
+def _refuse(what: str, problems: dict[str, str]) -> None:
+    if problems:
+        listing = "; ".join(f"{k}: {v}" for k, v in problems.items())
+        raise BadUserInput(f"Invalid {what}: {listing}", problems)
+
+
 def check_defaults(
     schema: Schema, operation: OperationDefinitionNode, defaults: Mapping[str, Any]
 ) -> None:
     problems = _variable_errors(schema, operation, defaults, "variableDefaults.", only_given=True)
-    if problems:
-        listing = "; ".join(f"{k}: {v}" for k, v in problems.items())
-        raise BadUserInput(f"Invalid variable defaults: {listing}", problems)
+    _refuse("variable defaults", problems)
 
 
 def check_variables(
     schema: Schema, operation: OperationDefinitionNode, values: Mapping[str, Any]
 ) -> None:
-    problems = _variable_errors(schema, operation, values, "variables.", only_given=False)
-    if problems:
-        listing = "; ".join(f"{k}: {v}" for k, v in problems.items())
-        raise BadUserInput(f"Invalid variables: {listing}", problems)
+    _refuse(
+        "variables", _variable_errors(schema, operation, values, "variables.", only_given=False)
+    )
 
 
 def _type_inputs(name: str) -> tuple[str, ...]:

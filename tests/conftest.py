@@ -121,6 +121,30 @@ def token_for(app: Any, **claims: Any) -> str:
     return token
 
 
+def random_address() -> str:
+    """A client address no other test uses (sign-in limits count per address)."""
+    raw = uuid.uuid4().bytes
+    return f"10.{raw[0]}.{raw[1]}.{raw[2] or 1}"
+
+
+@pytest.fixture
+async def client_from(app: Any) -> AsyncIterator[Any]:
+    """HTTP clients of the app that appear to come from a given (by default unique) address."""
+    import httpx
+
+    opened: list[httpx.AsyncClient] = []
+
+    def make(address: str | None = None) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address or random_address(), 50000))
+        client = httpx.AsyncClient(transport=transport, base_url="http://shms.test")
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        await client.aclose()
+
+
 @pytest.fixture
 def gql(app: Any, http: Any) -> GraphQLClient:
     token = token_for(

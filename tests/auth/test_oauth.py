@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -26,6 +26,7 @@ from models.accounts import Account, RefreshToken
 from models.departments import Department
 from models.staff import AdminDuty, AdminStaff, Doctor
 from services import accounts
+from tests.conftest import random_address
 
 pytestmark = pytest.mark.usefixtures("fast_hashing")
 
@@ -35,27 +36,6 @@ Client = Callable[..., httpx.AsyncClient]
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def random_address() -> str:
-    raw = uuid.uuid4().bytes
-    return f"10.{raw[0]}.{raw[1]}.{raw[2] or 1}"
-
-
-@pytest.fixture
-async def client_from(app: Any) -> AsyncIterator[Client]:
-    """HTTP clients of the app that appear to come from a given (by default unique) address."""
-    opened: list[httpx.AsyncClient] = []
-
-    def make(address: str | None = None) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=app, client=(address or random_address(), 50000))
-        client = httpx.AsyncClient(transport=transport, base_url="http://shms.test")
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        await client.aclose()
 
 
 @pytest.fixture

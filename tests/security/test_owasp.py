@@ -42,42 +42,18 @@ import db
 from app import create_app
 from config import Settings
 from models import (
-    AccessGrant,
-    AdminStaff,
-    Appointment,
-    BillingAccount,
     Department,
-    Doctor,
-    MedicalEquipment,
-    Nurse,
     Patient,
-    Prescription,
-    Treatment,
-    TreatmentPlan,
 )
 from services import departments
 from tests import factories
+from tests.auth.test_access_matrix import DOMAIN  # every collection a mutation could write
 from tests.conftest import token_for
 from tests.events.live import LEGACY_WS, TRANSPORT_WS, Subscriber, call, subscriber
 from tests.graphql.helpers import snapshot
 
 # -- helpers -----------------------------------------------------------------------------------
 
-DOMAIN = (
-    Patient,
-    Appointment,
-    TreatmentPlan,
-    Treatment,
-    Prescription,
-    BillingAccount,
-    Department,
-    Doctor,
-    Nurse,
-    AdminStaff,
-    MedicalEquipment,
-    AccessGrant,
-)
-"""Every collection a mutation could write: compared before and after a refused write."""
 
 LIMIT_CODES = frozenset({"GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED"})
 """With every ``*_LIMIT`` code: the codes that mean "refused before execution"."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from auth.roles import Role
 from config import Settings
 from models.accounts import Account
 from services import accounts
+from tests.conftest import random_address
 
 PASSWORD = "correct horse battery"
 Client = Callable[..., httpx.AsyncClient]
@@ -49,27 +50,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(oauth, "clock", fake)
     return fake
-
-
-def address() -> str:
-    raw = uuid.uuid4().bytes
-    return f"10.{raw[0]}.{raw[1]}.{raw[2] or 1}"
-
-
-@pytest.fixture
-async def client_from(app: Any) -> AsyncIterator[Client]:
-    """HTTP clients of the app that appear to come from a given (by default new) address."""
-    opened: list[httpx.AsyncClient] = []
-
-    def make(at: str | None = None) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=app, client=(at or address(), 50000))
-        client = httpx.AsyncClient(transport=transport, base_url="http://shms.test")
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        await client.aclose()
 
 
 @pytest.fixture
@@ -110,7 +90,7 @@ async def test_the_accounts_wait_doubles_with_each_failure_up_to_the_cap(
 async def test_a_strangers_guesses_from_many_addresses_do_not_lock_the_owner_out(
     client_from: Client, owner: Account, settings: Settings, clock: FakeClock
 ) -> None:
-    home = address()
+    home = random_address()
     assert (await sign_in(client_from(home), owner.username, PASSWORD)).status_code == 200
     guesses = 0
     for _ in range(60):  # the stranger guesses as fast as they are let
@@ -139,7 +119,7 @@ async def test_a_strangers_guesses_from_many_addresses_do_not_lock_the_owner_out
 async def test_one_address_is_refused_for_an_account_after_its_own_failures(
     client_from: Client, owner: Account, settings: Settings, clock: FakeClock
 ) -> None:
-    attacker = address()
+    attacker = random_address()
     for _ in range(settings.shms_login_max_failures):
         response = await sign_in(client_from(attacker), owner.username, "guess")
         if response.status_code == 429:  # the account's short wait: sit it out
@@ -158,7 +138,7 @@ async def test_one_address_is_refused_for_an_account_after_its_own_failures(
 async def test_one_address_is_refused_after_failures_across_accounts(
     app: Any, client_from: Client, owner: Account, settings: Settings, clock: FakeClock
 ) -> None:
-    sprayer = address()
+    sprayer = random_address()
     for n in range(settings.shms_login_address_max_failures):
         response = await sign_in(client_from(sprayer), f"nobody-{n}-{uuid.uuid4().hex}", "x")
         assert response.status_code == 400
@@ -199,11 +179,11 @@ async def test_the_accounts_wait_is_taken_by_exactly_one_attempt_at_a_time(
     throttle = LoginThrottle(app.state.redis, settings, clock=clock)
     username = f"target-{uuid.uuid4().hex}"
     for _ in range(settings.shms_login_backoff_after - 1):
-        await throttle.acquire(username, address())  # failures: their records stay
+        await throttle.acquire(username, random_address())  # failures: their records stay
 
     async def attempt() -> int:
         try:
-            await throttle.acquire(username, address())
+            await throttle.acquire(username, random_address())
         except OAuthError as error:
             return error.status
         return 200
