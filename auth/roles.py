@@ -15,6 +15,8 @@ class Role(StrEnum):
     ANALYST = "analyst"
     SERVICE = "service"  # machine clients such as dashboards (client credentials)
     COMPLIANCE = "compliance"  # reads the audit trail
+    LAB_TECHNICIAN = "lab_technician"  # collects and receives samples, enters lab results
+    RADIOLOGIST = "radiologist"  # performs imaging studies and reports them (a doctor's account)
 
 
 CLINICIANS = frozenset({Role.DOCTOR, Role.NURSE})

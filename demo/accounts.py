@@ -64,6 +64,11 @@ DEMO_ACCOUNTS = (
     DemoAccount("patient", "demo-patient-pass", Role.PATIENT, ids.patient_id(1)),
     DemoAccount("analyst", "demo-analyst-pass", Role.ANALYST),
     DemoAccount("compliance", "demo-compliance-pass", Role.COMPLIANCE),
+    DemoAccount("labtech", "demo-labtech-pass", Role.LAB_TECHNICIAN),
+    # doctor_id(8): Diagnostic Radiology, head of Radiology.
+    DemoAccount(
+        "radiologist", "demo-radiologist-pass", Role.RADIOLOGIST, None, ids.doctor_id(8), Doctor
+    ),
 )
 """Account ``n`` (from 1) has ``account_id(n)``."""
 

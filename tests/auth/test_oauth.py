@@ -397,6 +397,8 @@ async def test_every_demo_account_signs_in_with_its_links(app: Any, client_from:
         "patient": ("patient", {"pid": ids.patient_id(1)}),
         "analyst": ("analyst", {}),
         "compliance": ("compliance", {}),
+        "labtech": ("lab_technician", {}),
+        "radiologist": ("radiologist", {"sid": ids.doctor_id(8), "did": ids.department_id(3)}),
     }
     assert [spec.username for spec in DEMO_ACCOUNTS] == list(expected)
     for spec in DEMO_ACCOUNTS:
