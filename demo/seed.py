@@ -166,6 +166,11 @@ async def seed_demo(patients: int = 200, *, progress: bool = False) -> SeedSumma
                 population.add(n, batch)
             await _insert_batch(batch, summary)
             bar.update(last - first)
+    # Clinical modules, seeded from the appointments above in this order (each reads the last):
+    # outpatient visits and queues
+    # vital signs and clinical notes
+    # laboratory
+    # radiology
     await seed_accounts()  # demo sign-ins, one per role (demo/accounts.py)
     return summary
 
