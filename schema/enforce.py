@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,7 +223,9 @@ async def _checked_rows(
 
 def _rows_guard(resolve: Resolver, what: Returns, where: str) -> Resolver:
     async def guarded(root: Any, info: Info, **args: Any) -> Any:
-        result = await _value(resolve(root, info, **args))
+        result = resolve(root, info, **args)
+        if inspect.isawaitable(result):
+            result = await result
         if result is None:
             return None
         asked = requested(info, what.shape)
@@ -232,7 +234,10 @@ def _rows_guard(resolve: Resolver, what: Returns, where: str) -> Resolver:
             if kind is None:
                 log.error("a row of an undeclared type reached %s; withheld", where)
                 return None
-            return await info.context.access.one(kind, result, asked)
+            access = info.context.access
+            if access.relations_now(kind, result) is not None:
+                return access.one_now(kind, result, asked)
+            return await access.one(kind, result, asked)
         if what.shape == "list":
             return await _checked_rows(info, list(result), what.kinds, asked, where)
         if isinstance(result, Connection):
@@ -250,15 +255,32 @@ def _rows_guard(resolve: Resolver, what: Returns, where: str) -> Resolver:
     return guarded
 
 
+def _shown(result: Any, access: Access) -> Any:
+    return mask(result) if access == Access.MASKED and isinstance(result, str) else result
+
+
+async def _shown_later(result: Awaitable[Any], access: Access) -> Any:
+    return _shown(await result, access)
+
+
 def _group_guard(resolve: Resolver, declaration: Declaration, group: str) -> Resolver:
+    """Decides the field's group before its resolver runs. Synchronous whenever the decision
+    and the resolver are: an awaitable per field would make graphql-core schedule a task for
+    every scalar of every row."""
     kind = declaration.kind
 
-    async def guarded(root: Any, info: Info, **args: Any) -> Any:
+    async def decided_later(root: Any, info: Info, args: dict[str, Any]) -> Any:
         access = await info.context.access.field(kind, group, root, info.field_name)
-        result = await _value(resolve(root, info, **args))
-        if access == Access.MASKED and isinstance(result, str):
-            return mask(result)
-        return result
+        return _shown(await _value(resolve(root, info, **args)), access)
+
+    def guarded(root: Any, info: Info, **args: Any) -> Any:
+        access = info.context.access.field_now(kind, group, root, info.field_name)
+        if access is None:
+            return decided_later(root, info, args)
+        result = resolve(root, info, **args)
+        if inspect.isawaitable(result):
+            return _shown_later(result, access)
+        return _shown(result, access)
 
     return guarded
 
