@@ -35,10 +35,9 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from datetime import UTC
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import bson
-from beanie.odm.utils.parsing import parse_obj
 from bson import ObjectId
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions
@@ -48,6 +47,7 @@ from auth.policy import REGISTRY
 from cache import keys
 from config import Settings
 from models.base import Entity
+from models.trusted import trusted
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +155,8 @@ async def _read_mongo(model: type[D], ids: Sequence[Any]) -> list[Raw]:
 
 
 def _parse(model: type[D], raw: Raw) -> D:
-    """The same parsing Beanie applies to what a ``find`` returns."""
-    return cast(D, parse_obj(model, raw))
+    """A stored document, built without validating it again (``models.trusted``)."""
+    return trusted(model, raw)
 
 
 class DocumentCache:

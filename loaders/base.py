@@ -9,8 +9,10 @@ from typing import Any, Generic, TypeVar
 from aiodataloader import DataLoader
 from bson import ObjectId
 
+import db
 from cache.documents import DocumentCache
 from models.base import Entity
+from models.trusted import trusted
 from services.pagination import Page, PageArgs, Sort, count_many, paginate_many
 
 D = TypeVar("D", bound=Entity)
@@ -50,7 +52,8 @@ class ById(DataLoader[Any, D | None], Generic[D]):
         if self.documents is not None:
             by_id = await self.documents.get_many(self.model, keys)
             return [by_id.get(k) for k in keys]
-        docs = await self.model.find({self.field: {"$in": list(set(keys))}}).to_list()
+        where = self.model.find({self.field: {"$in": list(set(keys))}}).get_filter_query()
+        docs = [trusted(self.model, raw) async for raw in db.collection(self.model).find(where)]
         attr = "id" if self.field == "_id" else self.field
         found = {getattr(doc, attr): doc for doc in docs}
         return [found.get(k) for k in keys]

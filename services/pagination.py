@@ -20,6 +20,7 @@ from bson.json_util import JSONOptions
 import db
 from errors import BadUserInput
 from models.base import Entity
+from models.trusted import trusted
 
 _JSON = JSONOptions(tz_aware=True, tzinfo=UTC)
 D = TypeVar("D", bound=Entity)
@@ -112,8 +113,11 @@ async def paginate(model: type[D], query: Query, sort: Sort, args: PageArgs) -> 
     """One page of ``model`` matching ``query``; ``count`` runs only if a client asks for it."""
     docs: list[D] = []
     if args.first:
-        finder = model.find(_with_after(query, args, sort))
-        docs = await finder.sort(list(sort)).limit(args.first + 1).to_list()  # type: ignore[arg-type]
+        # Beanie encodes the filter (enums, dates); the rows come back raw and are built
+        # trusted: they are SHMS's own stored documents (models.trusted).
+        where = model.find(_with_after(query, args, sort)).get_filter_query()
+        cursor = db.collection(model).find(where).sort(list(sort)).limit(args.first + 1)
+        docs = [trusted(model, raw) for raw in await cursor.to_list(None)]
 
     async def count() -> int:
         return await model.find(query).count()
@@ -144,7 +148,7 @@ async def paginate_many(
         grouped = {row["_id"]: row["items"] for row in rows}
     pages: dict[Hashable, Page[D]] = {}
     for key in keys:
-        docs = [model.model_validate(raw) for raw in grouped.get(key, [])]
+        docs = [trusted(model, raw) for raw in grouped.get(key, [])]
 
         async def count(key: Hashable = key) -> int:
             return await counter(key)
