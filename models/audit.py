@@ -50,7 +50,7 @@ from typing import Annotated, Any, ClassVar, NoReturn
 import pymongo
 from beanie import Document
 from beanie.odm.queries.find import FindMany, FindOne
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from auth.policy import A, R, declare, each, grant, row
 from auth.policy import Classification as Class
@@ -118,7 +118,11 @@ Instant = Annotated[UtcDatetime, AfterValidator(_to_millis)]
 
 
 class AuditEvent(Document):
-    """One access to (or refusal of) one record; never changed once inserted."""
+    """One access to (or refusal of) records; never changed once inserted.
+
+    A request's reads of one entity with the same fields are one event listing every record
+    (``entity_ids``) and patient (``patient_ids``); writes and refusals name one record each.
+    """
 
     at: Instant = Field(default_factory=utcnow)
     actor_subject: str = Field(description="The principal's token subject; 'anonymous' if none.")
@@ -126,8 +130,16 @@ class AuditEvent(Document):
     action: AuditAction
     outcome: AuditOutcome = AuditOutcome.ALLOWED
     entity: str = Field(description="The GraphQL type of the record, e.g. 'Patient'.")
-    entity_id: Ref | None = None
-    patient_id: Ref | None = Field(default=None, description="Whose health data this is.")
+    entity_id: Ref | None = Field(default=None, description="The record, when it is one.")
+    patient_id: Ref | None = Field(
+        default=None, description="Whose health data this is, when it is one patient's."
+    )
+    entity_ids: list[Ref] = Field(
+        default_factory=list, description="Every record the event covers (reads are grouped)."
+    )
+    patient_ids: list[Ref] = Field(
+        default_factory=list, description="Every patient whose data those records hold."
+    )
     fields: list[str] = Field(default_factory=list, description="Fields returned or written.")
     withheld: list[str] = Field(default_factory=list, description="Asked for, withheld by policy.")
     reason: str | None = Field(default=None, description="Break-the-glass or denial reason.")
@@ -138,6 +150,15 @@ class AuditEvent(Document):
     )
     client_address: str | None = None
     operation: str | None = Field(default=None, description="GraphQL operation or mutation.")
+
+    @model_validator(mode="after")
+    def _lists_name_the_single_record(self) -> AuditEvent:
+        """An event made for one record lists it too: queries look in the lists only."""
+        if not self.entity_ids and self.entity_id is not None:
+            self.entity_ids = [self.entity_id]
+        if not self.patient_ids and self.patient_id is not None:
+            self.patient_ids = [self.patient_id]
+        return self
 
     _find_one_query_class: ClassVar[type] = _ReadOnlyFindOne
     _find_many_query_class: ClassVar[type] = _ReadOnlyFindMany
@@ -158,7 +179,7 @@ class AuditEvent(Document):
     class Settings:
         name = "audit_events"
         indexes = [
-            pymongo.IndexModel([("patient_id", 1), ("at", -1), ("_id", -1)]),
+            pymongo.IndexModel([("patient_ids", 1), ("at", -1), ("_id", -1)]),
             pymongo.IndexModel([("actor_subject", 1), ("at", -1), ("_id", -1)]),
             pymongo.IndexModel([("at", -1), ("_id", -1)]),
         ]
@@ -186,6 +207,8 @@ AUDIT_EVENT = declare(
             "clientAddress",
             "operation",
             "entityId",
+            "entityIds",
+            "patientIds",
             "patientId",
         ),
         each((R.ADMIN, R.COMPLIANCE), grant(A)),

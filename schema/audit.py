@@ -15,7 +15,10 @@ strawberry.enum(m.AuditOutcome, description="Whether the policy let the access h
 AuditOutcome = m.AuditOutcome
 
 
-@strawberry.type(description="One access to, change of, or refusal of one record; never edited.")
+@strawberry.type(
+    description="Accesses to, a change of, or a refusal of records; never edited. A request's "
+    "reads of one type with the same fields are one event listing every record and patient."
+)
 class AuditEvent:
     id: strawberry.ID = strawberry.field(resolver=entity_id)
     at: datetime
@@ -36,9 +39,20 @@ class AuditEvent:
     @strawberry.field
     @staticmethod
     def entity_id(root: strawberry.Parent[m.AuditEvent]) -> strawberry.ID | None:
+        """The record, when the event covers one (see ``entityIds``)."""
         return ref_id(root.entity_id)
 
-    @strawberry.field(description="Whose health data the record holds, if a patient's.")
+    @strawberry.field(description="Every record the event covers.")
+    @staticmethod
+    def entity_ids(root: strawberry.Parent[m.AuditEvent]) -> list[strawberry.ID]:
+        return [strawberry.ID(str(i)) for i in root.entity_ids]
+
+    @strawberry.field(description="Every patient whose health data those records hold.")
+    @staticmethod
+    def patient_ids(root: strawberry.Parent[m.AuditEvent]) -> list[strawberry.ID]:
+        return [strawberry.ID(str(i)) for i in root.patient_ids]
+
+    @strawberry.field(description="Whose health data the records hold, when one patient's.")
     @staticmethod
     def patient_id(root: strawberry.Parent[m.AuditEvent]) -> strawberry.ID | None:
         return ref_id(root.patient_id)

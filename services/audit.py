@@ -37,7 +37,7 @@ def audit_filter(
         require(before > since, "to", "must be after from")
     query: Query = {}
     if patient_id is not None:
-        query["patient_id"] = patient_id
+        query["patient_ids"] = patient_id  # any event covering the patient (multikey index)
     if actor is not None:
         query["actor_subject"] = actor
     window: Query = {}

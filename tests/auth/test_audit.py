@@ -15,7 +15,7 @@ from pymongo.operations import DeleteOne
 from strawberry.schema.config import StrawberryConfig
 
 import db
-from auth.audit import AuditTrail, AuditUnavailable, require_audit_reader
+from auth.audit import MAX_RECORDS_PER_EVENT, AuditTrail, AuditUnavailable, require_audit_reader
 from auth.principal import Principal
 from auth.roles import Role
 from errors import BadUserInput, Forbidden, Unauthenticated
@@ -123,13 +123,22 @@ async def test_flush_writes_every_event_in_one_operation(database: Any) -> None:
     assert ops.total == 1
     assert {collection for collection, _ in ops.counts} == {"audit_events"}
     stored = await AuditEvent.find({"request_id": "req-1"}).to_list()
-    assert len(stored) == 7
-    (merged,) = [e for e in stored if e.entity == "Patient" and e.action == "read"]
+    # Five appointments read alike are one event listing them; the patient's five reads
+    # merge into one record; the write is its own event.
+    assert [(e.entity, e.action) for e in stored] == [
+        ("Appointment", "read"),
+        ("Patient", "read"),
+        ("Patient", "update"),
+    ]
+    appointments, merged, _ = stored
+    assert len(appointments.entity_ids) == 5 and appointments.entity_id is None
+    assert appointments.patient_ids == [patient] and appointments.patient_id == patient
     assert merged.fields == [f"field{n}" for n in range(5)]
+    assert merged.entity_ids == [patient] and merged.entity_id == patient
     with db.operations.measure() as ops:
         await t.flush()  # already written: nothing pending, no round trip
     assert ops.total == 0
-    assert await AuditEvent.count() == 7
+    assert await AuditEvent.count() == 3
 
 
 async def test_flushing_an_empty_trail_costs_nothing(database: Any) -> None:
@@ -402,3 +411,21 @@ async def test_the_audit_events_field_serves_readers_and_refuses_others(database
         assert refused.errors is not None and len(refused.errors) == 1
         assert refused.errors[0].extensions == {"code": code}
     assert await AuditEvent.count() == 5  # reading the trail is not itself audited
+
+
+async def test_reads_group_by_entity_and_fields_and_split_when_large(database: Any) -> None:
+    t, patients = trail(), [ObjectId() for _ in range(3)]
+    rows = [ObjectId() for _ in range(MAX_RECORDS_PER_EVENT + 5)]
+    for n, row in enumerate(rows):
+        t.read("Appointment", row, patients[n % 3], ["id", "startAt"])
+    t.read("Appointment", ObjectId(), patients[0], ["id"], ["notes"])  # fewer fields: its own
+    await t.flush()
+    stored = await AuditEvent.find({"request_id": "req-1"}).sort("_id").to_list()
+    assert [len(e.entity_ids) for e in stored] == [MAX_RECORDS_PER_EVENT, 5, 1]
+    assert [e.entity_id for e in stored[:2]] == [None, None]
+    assert [i for e in stored[:2] for i in e.entity_ids] == rows  # every record, in order
+    assert set(stored[0].patient_ids) == set(patients)
+    assert stored[2].withheld == ["notes"] and stored[2].fields == ["id"]
+    # Compliance finds each patient's accesses through the multikey list.
+    found = await AuditEvent.find({"patient_ids": patients[1]}).to_list()
+    assert len(found) == 2
