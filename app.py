@@ -70,6 +70,8 @@ from cache.connection import ping as redis_ping
 from cache.documents import DocumentCache
 from cache.equipment import install as install_live_equipment
 from cache.equipment import start as start_live_equipment
+from cache.queues import install as install_live_queues
+from cache.queues import start as start_live_queues
 from cache.results import ResultCache
 from config import Settings, describe, get_settings
 from errors import BadRequest, RateLimited, ShmsError, Unauthenticated
@@ -750,6 +752,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         log.info("SHMS ready on %s (%s mode)", where, settings.shms_env)
         await _seed_if_wanted(settings)
         await start_live_equipment(redis, settings, bus)
+        await start_live_queues(redis, settings, bus)  # outpatient queues (cache/queues.py)
         app.state.scheduler = scheduler = create_scheduler(settings, redis)
         if settings.shms_jobs_enabled:
             scheduler.start()  # runs only while this worker holds the Redis lease
@@ -761,6 +764,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await bus.aclose()  # open subscriptions complete cleanly; the Redis reader stops
             await graphql.close_websockets(settings.shms_shutdown_timeout_seconds)  # then 1001
             install_live_equipment(None)
+            install_live_queues(None)
             runtime.install(runtime.Runtime())  # services outside an app see no cache, no bus
             status.install(None)
             await app.state.tokens.aclose()

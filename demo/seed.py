@@ -14,7 +14,11 @@ import db
 from demo import calendars
 from demo.accounts import seed_accounts
 from demo.facility import Facility, build_facility
+from demo.laboratory import seed_laboratory
+from demo.outpatient import seed_outpatient
 from demo.population import Batch, Population
+from demo.radiology import seed_radiology
+from demo.vitals_notes import seed_vitals_notes
 from models import (
     AdminStaff,
     Appointment,
@@ -168,9 +172,13 @@ async def seed_demo(patients: int = 200, *, progress: bool = False) -> SeedSumma
             bar.update(last - first)
     # Clinical modules, seeded from the appointments above in this order (each reads the last):
     # outpatient visits and queues
+    await seed_outpatient()  # a visit per checked-in or completed appointment, today's queue
     # vital signs and clinical notes
+    await seed_vitals_notes()
     # laboratory
+    await seed_laboratory()  # the catalogue, and orders from completed visits
     # radiology
+    await seed_radiology()  # imaging orders from completed visits, studies, final reports
     await seed_accounts()  # demo sign-ins, one per role (demo/accounts.py)
     return summary
 

@@ -18,6 +18,8 @@ class ChargeSource(StrEnum):
     TREATMENT = "treatment"
     EQUIPMENT_USE = "equipment_use"
     MANUAL = "manual"
+    LAB_ORDER = "lab_order"  # a verified laboratory order (services/laboratory.py)
+    IMAGING_STUDY = "imaging_study"  # a completed imaging study (services/radiology.py)
 
 
 class PaymentMethod(StrEnum):

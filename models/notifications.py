@@ -28,6 +28,7 @@ class NotificationKind(StrEnum):
     APPOINTMENT_CANCELLED = "appointment_cancelled"
     APPOINTMENT_REMINDER = "appointment_reminder"
     PRESCRIPTION_PICKED_UP = "prescription_picked_up"
+    LAB_CRITICAL_RESULT = "lab_critical_result"  # to the ordering doctor
 
 
 class NotificationStatus(StrEnum):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -208,18 +210,78 @@ def held_resources(appointment: Appointment) -> list[tuple[ReservedResource, Ref
     return held
 
 
+@dataclass(frozen=True)
+class ReservationHolder:
+    """A kind of record that may hold reservations (an appointment, an imaging study...), and
+    how ``services.scheduling`` tells whether one of them still needs a slot it holds: the
+    record exists, its status is one of ``active``, its ``resources`` field names the resource
+    and its ``[start, end)`` covers the slot."""
+
+    name: str
+    """Stored in ``Reservation.holder``."""
+    model: type[Document]
+    active: frozenset[str]
+    start: str
+    end: str
+    resources: Mapping[ReservedResource, str]
+    label: str
+    """How a clash names it: "appointment", "imaging study"."""
+    extension: str
+    """The CONFLICT extension listing clashing holders of this kind: ``appointmentIds``..."""
+    claimed_by: tuple[str, type[Document], str] | None = None
+    """(holder field naming its parent, parent model, parent field): a holder its parent does
+    not name back (a crash between the holder's insert and its parent's update) keeps its slots
+    only for ``STALE_AFTER``, like a reservation whose holder is missing."""
+
+
+RESERVATION_HOLDERS: dict[str, ReservationHolder] = {}
+
+
+def register_holder(holder: ReservationHolder) -> ReservationHolder:
+    """Called once, at import of the module whose records hold reservations."""
+    if RESERVATION_HOLDERS.setdefault(holder.name, holder) is not holder:
+        raise ValueError(f"reservation holder {holder.name!r} is registered twice")
+    return holder
+
+
+APPOINTMENT_HOLDER = register_holder(
+    ReservationHolder(
+        name="appointment",
+        model=Appointment,
+        active=frozenset(s.value for s in ACTIVE_APPOINTMENT_STATUSES),
+        start="start_at",
+        end="end_at",
+        resources={
+            ReservedResource.DOCTOR: "doctor_id",
+            ReservedResource.PATIENT: "patient_id",
+            ReservedResource.EQUIPMENT: "equipment_id",
+        },
+        label="appointment",
+        extension="appointmentIds",
+    )
+)
+
+
 class Reservation(Document):
-    """One grid slot of one doctor, patient or device, held by one active appointment.
+    """One grid slot of one doctor, patient or device, held by one active appointment (or
+    another registered holder, such as an imaging study booking a scanner).
 
     The unique index on (resource, resource_id, slot) is what makes double booking impossible:
-    MongoDB refuses a second holder of a slot, whichever process or request tries. See
-    ``services/scheduling.py`` for how bookings, reschedules and cancellations use it.
+    MongoDB refuses a second holder of a slot, whichever process or request tries, whatever kind
+    of record holds it. See ``services/scheduling.py`` for how bookings, reschedules and
+    cancellations use it.
     """
 
     resource: ReservedResource
     resource_id: Ref
     slot: UtcDatetime = Field(description="Start of the grid slot (SLOT long) that is held.")
-    appointment_id: Ref
+    appointment_id: Ref = Field(
+        description="The holder's id: an appointment's, or (see ``holder``) another record's."
+    )
+    holder: str = Field(
+        default=APPOINTMENT_HOLDER.name,
+        description="The kind of record holding the slot (``RESERVATION_HOLDERS``).",
+    )
     created_at: UtcDatetime = Field(default_factory=utcnow)
 
     class Settings:

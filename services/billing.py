@@ -26,7 +26,9 @@ from models.billing import BillingAccount, Charge, ChargeSource, Payment
 from models.clinical import Treatment, TreatmentPlan
 from models.departments import Department
 from models.equipment import MedicalEquipment
+from models.laboratory import LabOrder
 from models.patients import Patient
+from models.radiology import ImagingStudy, ImagingStudyStatus
 from models.scheduling import Appointment
 from models.staff import Doctor
 from services import common
@@ -137,6 +139,18 @@ async def _source_department(account: BillingAccount, charge: Charge) -> Ref | N
         appointment = _source(await Appointment.get(charge.source_id), "appointment")
         _require_own(account, appointment.patient_id, "appointment")
         derived = appointment.department_id
+    elif charge.source == ChargeSource.LAB_ORDER:
+        order = _source(await LabOrder.get(charge.source_id), "lab order")
+        _require_own(account, order.patient_id, "order")
+        require(order.verified_at is not None, "sourceId", "is a lab order not yet verified")
+        doctor = await Doctor.get(order.ordering_doctor_id)
+        derived = None if doctor is None else doctor.department_id
+    elif charge.source == ChargeSource.IMAGING_STUDY:
+        study = _source(await ImagingStudy.get(charge.source_id), "imaging study")
+        _require_own(account, study.patient_id, "imaging study")
+        completed = study.status == ImagingStudyStatus.COMPLETED
+        require(completed, "sourceId", "is an imaging study not completed")
+        derived = study.department_id
     else:
         derived = await _equipment_use_department(account, ObjectId(charge.source_id))
     if charge.department_id is not None:

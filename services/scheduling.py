@@ -21,6 +21,11 @@ and a unique index on (resource, resource_id, slot) refuses a second holder of a
   longer covering that resource and slot; it deletes such a reservation only if unchanged (by
   ``_id`` and ``appointment_id``) and retries once. A process stalled longer than ``STALE_AFTER``
   between its two writes is the one window this leaves; request timeouts are far shorter.
+- Other holders: records of other modules hold slots the same way (an imaging study books its
+  scanner: ``services.radiology``), each kind registered in ``RESERVATION_HOLDERS`` with the
+  statuses that hold time and the fields that name its resources and window. A reservation
+  records its holder's kind (none: an appointment), so orphans are judged by their own kind,
+  and an appointment and a study can never share a device's slot.
 """
 
 from __future__ import annotations
@@ -44,12 +49,15 @@ from models.equipment import EquipmentStatus, MedicalEquipment
 from models.patients import Patient
 from models.scheduling import (
     ACTIVE_APPOINTMENT_STATUSES,
+    APPOINTMENT_HOLDER,
+    RESERVATION_HOLDERS,
     SLOT,
     Appointment,
     AppointmentStatus,
     Cancellation,
     Reschedule,
     Reservation,
+    ReservationHolder,
     ReservedResource,
     grid_slots,
     held_resources,
@@ -177,6 +185,17 @@ async def _release_appointment(appointment_id: ObjectId) -> None:
     await _reservations().delete_many({"appointment_id": appointment_id})
 
 
+async def release_holder(holder_id: ObjectId) -> None:
+    """Free every slot ``holder_id`` holds: for other holders' modules (an imaging study that
+    completed or was cancelled), as appointments do when they become inactive."""
+    await _release_appointment(holder_id)
+
+
+async def release_reservations(reservation_ids: Collection[ObjectId]) -> None:
+    """Undo reservations ``reserve`` just returned, when the holder's next step failed."""
+    await _release(reservation_ids)
+
+
 async def _holders(keys: Iterable[Key]) -> list[dict[str, Any]]:
     """The reservations currently holding any of ``keys``, whoever holds them."""
     slots: dict[tuple[ReservedResource, ObjectId], list[datetime]] = defaultdict(list)
@@ -192,48 +211,98 @@ async def _holders(keys: Iterable[Key]) -> list[dict[str, Any]]:
     return found
 
 
-def _covers(appointment: Mapping[str, Any], raw: Mapping[str, Any]) -> bool:
-    """Does this stored appointment still occupy the resource and slot ``raw`` reserves?"""
-    field = {"doctor": "doctor_id", "patient": "patient_id", "equipment": "equipment_id"}
+def _covers(holder: ReservationHolder, record: Mapping[str, Any], raw: Mapping[str, Any]) -> bool:
+    """Does this stored record still occupy the resource and slot ``raw`` reserves?"""
+    field = holder.resources.get(ReservedResource(raw["resource"]))
     return bool(
-        appointment.get(field[raw["resource"]]) == raw["resource_id"]
-        and appointment["start_at"] <= raw["slot"] < appointment["end_at"]
+        field is not None
+        and record.get(field) == raw["resource_id"]
+        and record[holder.start] <= raw["slot"] < record[holder.end]
     )
 
 
+def _holder_of(raw: Mapping[str, Any]) -> ReservationHolder | None:
+    """The registered kind of a reservation's holder (appointments wrote none: theirs)."""
+    return RESERVATION_HOLDERS.get(raw.get("holder") or APPOINTMENT_HOLDER.name)
+
+
 async def _stale(holders: list[dict[str, Any]], mine: ObjectId) -> list[dict[str, Any]]:
-    """The holders no live appointment needs (see the module notes on orphans)."""
-    others = {raw["appointment_id"] for raw in holders} - {mine}
-    cursor = db.collection(Appointment).find({"_id": {"$in": list(others)}})
-    appointments = {raw["_id"]: raw for raw in await cursor.to_list(None)}
-    active = {s.value for s in ACTIVE_APPOINTMENT_STATUSES}
+    """The holders no live record needs (see the module notes on orphans).
+
+    Each reservation is judged by its holder's kind (``RESERVATION_HOLDERS``); one of a kind
+    this process does not know is never taken for stale.
+    """
+    others: dict[str, set[ObjectId]] = defaultdict(set)
+    for raw in holders:
+        kind = _holder_of(raw)
+        if kind is not None and raw["appointment_id"] != mine:
+            others[kind.name].add(raw["appointment_id"])
+    records: dict[tuple[str, ObjectId], dict[str, Any]] = {}
+    unclaimed: set[tuple[str, ObjectId]] = set()
+    for name, record_ids in others.items():
+        kind = RESERVATION_HOLDERS[name]
+        cursor = db.collection(kind.model).find({"_id": {"$in": list(record_ids)}})
+        found = {raw["_id"]: raw for raw in await cursor.to_list(None)}
+        records.update({(name, id): raw for id, raw in found.items()})
+        if kind.claimed_by is not None and found:
+            field, parent_model, parent_field = kind.claimed_by
+            wanted = {raw.get(field) for raw in found.values()}
+            parents = db.collection(parent_model).find(
+                {"_id": {"$in": list(wanted)}}, projection={parent_field: 1}
+            )
+            named = {raw.get(parent_field) for raw in await parents.to_list(None)}
+            unclaimed |= {(name, id) for id in found if id not in named}
     settled = utcnow() - STALE_AFTER
     stale = []
     for raw in holders:
         if raw["appointment_id"] == mine:
             continue  # our own concurrent request (say, a second reschedule): never an orphan
-        appointment = appointments.get(raw["appointment_id"])
-        if appointment is not None and appointment["status"] not in active:
-            stale.append(raw)  # an inactive appointment never becomes active again
-        elif raw["created_at"] < settled and (appointment is None or not _covers(appointment, raw)):
+        kind = _holder_of(raw)
+        if kind is None:
+            continue
+        record = records.get((kind.name, raw["appointment_id"]))
+        if record is not None and str(record.get("status")) not in kind.active:
+            stale.append(raw)  # an inactive holder never becomes active again
+        elif raw["created_at"] < settled and (
+            record is None
+            or not _covers(kind, record, raw)
+            or (kind.name, raw["appointment_id"]) in unclaimed
+        ):
             stale.append(raw)
     return stale
 
 
 def _clash(holders: list[dict[str, Any]], fallback: Iterable[str]) -> Conflict:
     resources = sorted({raw["resource"] for raw in holders} or set(fallback))
-    appointment_ids = sorted({str(raw["appointment_id"]) for raw in holders})
+    by_kind: dict[str, set[str]] = defaultdict(set)
+    for raw in holders:
+        kind = _holder_of(raw) or APPOINTMENT_HOLDER
+        by_kind[kind.name].add(str(raw["appointment_id"]))
+    named = {name: sorted(ids) for name, ids in sorted(by_kind.items())}
     message = f"Already booked at this time: {', '.join(resources)}"
-    if appointment_ids:
-        message += f" (appointment {', '.join(appointment_ids)})"
-    return Conflict(message, conflicts=resources, appointmentIds=appointment_ids)
+    if named:
+        parts = [f"{RESERVATION_HOLDERS[n].label} {', '.join(i)}" for n, i in named.items()]
+        message += f" ({'; '.join(parts)})"
+    others: dict[str, Any] = {
+        RESERVATION_HOLDERS[n].extension: i
+        for n, i in named.items()
+        if n != APPOINTMENT_HOLDER.name
+    }
+    appointment_ids = named.get(APPOINTMENT_HOLDER.name, [])
+    return Conflict(message, conflicts=resources, appointmentIds=appointment_ids, **others)
 
 
-async def reserve(appointment_id: ObjectId, keys: Collection[Key]) -> list[ObjectId]:
+async def reserve(
+    appointment_id: ObjectId,
+    keys: Collection[Key],
+    holder: ReservationHolder = APPOINTMENT_HOLDER,
+) -> list[ObjectId]:
     """Hold every one of ``keys`` for ``appointment_id``, or none of them and ``CONFLICT``.
 
-    One ordered ``insert_many`` in a global key order; the unique index is the judge. Returns
-    the ids of the reservations inserted, for the caller to release if its next step fails.
+    ``holder`` is the kind of record ``appointment_id`` names (an appointment unless said
+    otherwise: an imaging study books its scanner here too). One ordered ``insert_many`` in a
+    global key order; the unique index is the judge. Returns the ids of the reservations
+    inserted, for the caller to release if its next step fails.
     """
     ordered = sorted(keys, key=lambda k: (k[2], k[0].value, k[1]))
     for attempt in range(2):
@@ -245,6 +314,7 @@ async def reserve(appointment_id: ObjectId, keys: Collection[Key]) -> list[Objec
                 "resource_id": resource_id,
                 "slot": slot,
                 "appointment_id": appointment_id,
+                "holder": holder.name,
                 "created_at": now,
             }
             for resource, resource_id, slot in ordered

@@ -57,13 +57,14 @@ async def test_every_seeded_document_builds_as_validation_would() -> None:
 
 
 async def test_conversions_and_defaults_of_an_older_document() -> None:
-    stored = {
+    created = datetime(2026, 1, 2, 3, 4, 5)  # BSON datetimes come back naive UTC
+    stored: dict[str, Any] = {
         "_id": ObjectId(),
         "first_name": "Zoë",
         "last_name": "Lefèvre",
         "date_of_birth": datetime(1990, 5, 17),  # a date is stored as its midnight
         "sex": "female",
-        "created_at": datetime(2026, 1, 2, 3, 4, 5),  # BSON datetimes come back naive UTC
+        "created_at": created,
         "contact": {
             "phone": "+44 20 7946 0000",
             "address": {
@@ -75,9 +76,7 @@ async def test_conversions_and_defaults_of_an_older_document() -> None:
         },
     }  # no updated_at, allergies, care...: written before those fields existed
     built = trusted(Patient, stored)
-    expected = Patient.model_validate(
-        {**stored, "created_at": stored["created_at"].replace(tzinfo=UTC)}
-    )
+    expected = Patient.model_validate({**stored, "created_at": created.replace(tzinfo=UTC)})
     assert same(expected, built) == []
     assert built.date_of_birth == date(1990, 5, 17) and type(built.date_of_birth) is date
     assert built.sex is Sex.FEMALE and isinstance(built.sex, Enum)
