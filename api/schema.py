@@ -24,7 +24,7 @@ from schema.common import SCALARS
 from schema.enforce import enforce
 from schema.errors import ErrorCodes
 from schema.extensions import AuditFlush
-from schema.limits import QueryLimits
+from schema.limits import ParsedDocuments, QueryLimits
 from schema.ratelimit import RateLimit
 from schema.staff import AdminStaff, Doctor, Nurse
 from schema.subscriptions import EventExecutor
@@ -67,7 +67,8 @@ def build_schema(**options: Any) -> ShmsSchema:
         subscription=merge_types("Subscription", tuple(subscriptions)),
         execution_context_class=EventExecutor,  # each subscription event on its own context
         types=[Doctor, Nurse, AdminStaff],
-        extensions=[ErrorCodes, QueryLimits, RateLimit, AuditFlush],  # limits inside ErrorCodes
+        # Limits inside ErrorCodes; parsed documents are reused by query text (bounded LRU).
+        extensions=[ErrorCodes, ParsedDocuments, QueryLimits, RateLimit, AuditFlush],
         config=StrawberryConfig(scalar_map=SCALARS),
         **options,
     )

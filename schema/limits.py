@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from graphql import (
@@ -46,6 +49,7 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
     get_named_type,
+    parse,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
@@ -527,6 +531,54 @@ def check(
     return Verdict(analysis.errors, cost, min(steps.used, steps.limit))
 
 
+class _ValidDocuments:
+    """Query texts graphql-core has already found valid against this schema (bounded LRU).
+
+    Validation is a pure function of the text, the schema and the rules, and for a short
+    document it cost more than the rest of the request. Only successes are kept: an invalid
+    document is validated again each time, so its errors (which ``_finish`` edits per caller)
+    are never shared, and the limits above still measure every document before this."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._seen: OrderedDict[tuple[str, Any], None] = OrderedDict()
+
+    def known(self, query: str, rules: Any) -> bool:
+        key = (query, tuple(rules))
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return True
+        return False
+
+    def remember(self, query: str, rules: Any) -> None:
+        self._seen[(query, tuple(rules))] = None
+        while len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+
+
+_VALID = _ValidDocuments()
+
+
+@lru_cache(maxsize=512)
+def _parsed(query: str, max_tokens: int | None) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)
+
+
+class ParsedDocuments(SchemaExtension):
+    """Reuses the parsed document of a query text seen before (bounded LRU, shared).
+
+    Before ``QueryLimits``: the token cap is part of the key, and a text that does not parse
+    is left to strawberry, which parses it again and reports the error the usual way (an
+    exception here would escape its handling)."""
+
+    def on_parse(self) -> Iterator[None]:
+        ec = self.execution_context
+        if ec.query and ec.graphql_document is None:
+            with suppress(GraphQLError):
+                ec.graphql_document = _parsed(ec.query, ec.parse_options.get("max_tokens"))
+        yield
+
+
 class QueryLimits(SchemaExtension):
     """Caps parsing, then runs ``check`` between parsing and validation: a document it refuses
     is answered with its errors and never reaches graphql-core's validation."""
@@ -563,7 +615,15 @@ class QueryLimits(SchemaExtension):
                 ec.context.query_cost = verdict.cost  # for the rate limiter (schema/ratelimit.py)
             if verdict.errors:
                 ec.pre_execution_errors = verdict.errors  # strawberry then skips validation
+            elif ec.query is not None and _VALID.known(ec.query, ec.validation_rules):
+                ec.pre_execution_errors = []  # validated before: strawberry skips it
         yield
+        if (
+            ec.query is not None
+            and ec.graphql_document is not None
+            and ec.pre_execution_errors == []
+        ):
+            _VALID.remember(ec.query, ec.validation_rules)
         _finish_all(ec.pre_execution_errors, self.hide_schema)
 
     def on_parse(self) -> Iterator[None]:
