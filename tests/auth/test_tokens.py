@@ -597,3 +597,51 @@ def test_the_forging_helper_signs_es256_like_jose() -> None:
     signer = ECKey.generate_key("P-256", {"alg": "ES256"}, auto_kid=True)
     token = forge({"alg": "ES256", "kid": signer.kid}, {"a": 1}, signer)
     assert jwt.decode(token, signer, algorithms=["ES256"]).claims == {"a": 1}
+
+
+# --- remembered signatures ---
+
+
+async def test_a_token_seen_before_skips_only_its_signature(
+    service: TokenService, key: Key, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decodes: list[str] = []
+    real = jwt.decode
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> Any:
+        decodes.append(token)
+        return real(token, *args, **kwargs)
+
+    monkeypatch.setattr("auth.tokens.jwt.decode", counted)
+    token = service.issue({"sub": "acct-1", "roles": ["nurse"]}, ttl=600)
+    first, second = await service.verify(token), await service.verify(token)
+    assert first == second and len(decodes) == 1
+    second["roles"] = ["admin"]  # callers get copies: the remembered claims stay as verified
+    assert (await service.verify(token))["roles"] == ["nurse"]
+    # A tampered copy is other bytes: checked, and refused.
+    head, body, signature = token.split(".")
+    flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
+    assert await reason_of(service, f"{head}.{body}.{flipped}") == "bad_signature"
+
+
+async def test_a_remembered_token_still_expires(
+    service: TokenService, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = service.issue({"sub": "acct-1", "roles": ["nurse"]}, ttl=60)
+    await service.verify(token)
+    later = time.time() + 60 + settings.shms_jwt_leeway_seconds + 5
+    monkeypatch.setattr(service, "_clock", lambda: later)
+    assert await reason_of(service, token) == "expired"
+
+
+async def test_a_remembered_token_of_a_key_no_longer_served_is_refused(
+    service: TokenService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = service.issue({"sub": "acct-1", "roles": ["nurse"]}, ttl=600)
+    await service.verify(token)
+
+    async def rotated_away(kid: str) -> Any:
+        return None
+
+    monkeypatch.setattr(service.keys, "find", rotated_away)
+    assert await reason_of(service, token) == "unknown_kid"
