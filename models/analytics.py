@@ -19,6 +19,8 @@ ANALYTICS = declare(
             "noShowRate",
             "equipmentUtilisation",
             "revenue",
+            "labTurnaround",
+            "outpatientWaitingTime",
         ),
         {R.ADMIN: grant(A), R.ANALYST: grant(A, access=Access.MASKED)},
     ),

@@ -20,7 +20,9 @@ from schema.analytics import (
     AppointmentsPerPatientReport,
     ConditionsBySpecialtyReport,
     EquipmentUtilisationReport,
+    LabTurnaroundReport,
     NoShowRateReport,
+    OutpatientWaitingTimeReport,
     RevenueReport,
     TimeInterval,
     conditions_report,
@@ -30,6 +32,8 @@ from schema.analytics import (
     per_doctor_report,
     per_patient_report,
     revenue_report,
+    turnaround_report,
+    waiting_report,
 )
 from schema.context import Info
 from services import analytics
@@ -151,6 +155,28 @@ class Analytics:
         data = await analytics.revenue(_filter(filter), self.disclosure, settings.facility_timezone)
         _read(info, "revenue")
         return revenue_report(data)
+
+    @strawberry.field(
+        description="Per catalogue test: minutes from the order to its first verification "
+        "(median, 90th percentile, count), for verified orders placed in [from, to). A "
+        "department is the ordering doctor's."
+    )
+    async def lab_turnaround(self, info: Info, filter: AnalyticsFilter) -> LabTurnaroundReport:
+        data = await analytics.lab_turnaround(_filter(filter), self.disclosure)
+        _read(info, "labTurnaround")
+        return turnaround_report(data)
+
+    @strawberry.field(
+        description="Per clinic: minutes from check-in to being seen (the consultation's "
+        "start; median, 90th percentile, count), for visits checked in in [from, to) and "
+        "seen. Visits that ended unseen are not counted."
+    )
+    async def outpatient_waiting_time(
+        self, info: Info, filter: AnalyticsFilter
+    ) -> OutpatientWaitingTimeReport:
+        data = await analytics.outpatient_waiting_time(_filter(filter), self.disclosure)
+        _read(info, "outpatientWaitingTime")
+        return waiting_report(data)
 
 
 @strawberry.type

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +30,8 @@ from models.base import utcnow
 from models.billing import BillingAccount
 from models.clinical import TreatmentPlan
 from models.equipment import MedicalEquipment
+from models.laboratory import LabOrder, LabOrderStatus
+from models.outpatient import OutpatientVisit
 from models.scheduling import Appointment, AppointmentStatus
 from services.buckets import Bucket, Interval, buckets
 from services.deidentify import Disclosure, Row, count_suppressed, suppress, withhold
@@ -705,3 +707,260 @@ async def revenue(filt: AnalyticsFilter, disclosure: Disclosure, zone: ZoneInfo)
         return {"groups": groups, **disclosure.header(count_suppressed(groups))}
 
     return await _report("revenue", filt, disclosure, ("billing_accounts",), compute, zone=zone.key)
+
+
+# -- durations: medians and 90th percentiles -------------------------------------------------
+
+QUANTILES = (("median_minutes", 0.5), ("p90_minutes", 0.9))
+EXACT_BELOW_MINUTES = 1000
+"""Durations shorter than this are binned to the whole minute; longer ones to three
+significant figures."""
+
+
+def _binned_minutes(ms: Any) -> Any:
+    """The histogram bin of a duration of ``ms`` milliseconds, in minutes: whole minutes below
+    1,000 (rounded half up), then three significant figures (steps of 10 minutes below 10,000,
+    100 below 100,000, ...; 10^7 from 10^9 minutes). Some 1,000 + 900 per decade bins cover
+    every duration a date can hold (under 7,000), so no group can outgrow a document."""
+
+    def rounded(step: int) -> Any:
+        whole = {"$floor": {"$add": [{"$divide": [ms, 60_000 * step]}, 0.5]}}
+        return whole if step == 1 else {"$multiply": [whole, step]}
+
+    digits = len(str(EXACT_BELOW_MINUTES)) - 1
+    branches = [
+        {"case": {"$lt": [ms, 10**k * 60_000]}, "then": rounded(10 ** (k - digits))}
+        for k in range(digits, 10)
+    ]
+    return {"$switch": {"branches": branches, "default": rounded(10 ** (10 - digits))}}
+
+
+def _durations(key: Any, labels: Mapping[str, Any] | None = None) -> list[Stage]:
+    """Rows ``{_id: {key, m}, n, patients, **labels}``: per ``key``, a histogram of the
+    durations in ``_ms`` (milliseconds; negative ones, which only bad clocks make, are left out)
+    in ``_binned_minutes`` bins, ``n`` durations per bin, and ``patients`` adding up, over a
+    key's bins, to its distinct ``patient_id``s.
+
+    Why a histogram: neither ``$percentile``/``$median`` (MongoDB 7) nor ``$reduce``,
+    ``$sortArray`` or ``$setWindowFields`` exist in mongomock, so the database cannot pick
+    the quantiles itself on both stores. Pushing each group's sorted durations would work on
+    both, but a group's array would grow with the data up to the 16 MB document limit (one
+    common test over three years). Bins are bounded (``_binned_minutes``) whatever the data,
+    so every grouped document stays small; Python reads the quantiles off the sorted bins
+    (``_quantile``): work per bin, never per duration, and no duration leaves the service.
+
+    Distinct patients come from the same pipeline (one snapshot, so a group's count and its
+    patients agree): per (key, patient) the bins that patient has are collected (at most the
+    bin count), and only the lowest of them counts the patient."""
+    more = dict(labels or {})
+    again = {name: {"$max": f"${name}"} for name in more}
+    return [
+        {"$match": {"_ms": {"$gte": 0}}},
+        {
+            "$group": {
+                "_id": {"key": key, "patient": "$patient_id", "m": _binned_minutes("$_ms")},
+                "n": {"$sum": 1},
+                **{name: {"$max": value} for name, value in more.items()},
+            }
+        },
+        {
+            "$group": {
+                "_id": {"key": "$_id.key", "patient": "$_id.patient"},
+                "low": {"$min": "$_id.m"},
+                "bins": {"$push": {"m": "$_id.m", "n": "$n"}},
+                **again,
+            }
+        },
+        {"$unwind": "$bins"},
+        {
+            "$group": {
+                "_id": {"key": "$_id.key", "m": "$bins.m"},
+                "n": {"$sum": "$bins.n"},
+                "patients": _count_if({"$eq": ["$bins.m", "$low"]}),
+                **again,
+            }
+        },
+    ]
+
+
+@dataclass
+class _Histogram:
+    """One group's bins (minutes, durations) and distinct patients, with its labels."""
+
+    bins: list[tuple[float, int]] = field(default_factory=list)
+    patients: int = 0
+    labels: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return sum(n for _, n in self.bins)
+
+
+def _histograms(rows: Iterable[Row]) -> dict[Any, _Histogram]:
+    """``_durations`` rows per key, bins in ascending order."""
+    out: dict[Any, _Histogram] = {}
+    for row in rows:
+        group = out.setdefault(row["_id"]["key"], _Histogram())
+        group.bins.append((float(row["_id"]["m"]), int(row["n"])))
+        group.patients += int(row["patients"])
+        for name, value in row.items():
+            if name not in ("_id", "n", "patients") and value is not None:
+                group.labels[name] = max(group.labels.get(name, value), value)
+    for group in out.values():
+        group.bins.sort()
+    return out
+
+
+def _quantile(bins: list[tuple[float, int]], p: float) -> float | None:
+    """The ``p`` quantile of the sorted histogram ``bins`` by linear interpolation between the
+    closest ranks (numpy's default, Excel's PERCENTILE.INC, ``statistics.quantiles(method=
+    "inclusive")``): with the n values sorted as x[0..n-1], h = (n - 1) p and the answer is
+    x[floor h] + (h - floor h)(x[floor h + 1] - x[floor h]); so the median of an even count
+    is the mean of the middle two. Rounded to 0.01 minute."""
+    total = sum(n for _, n in bins)
+    if total == 0:
+        return None
+    h = (total - 1) * p
+    low = math.floor(h)
+    frac = h - low
+
+    def at(rank: int) -> float:
+        seen = 0
+        for value, n in bins:
+            seen += n
+            if rank < seen:
+                return value
+        return bins[-1][0]
+
+    a = at(low)
+    b = at(low + 1) if frac else a
+    return round(a + frac * (b - a), 2)
+
+
+def _duration_row(group: _Histogram, count: str) -> Row:
+    row: Row = {count: group.count, "patients": group.patients}
+    for name, p in QUANTILES:
+        row[name] = _quantile(group.bins, p)
+    return row
+
+
+TURNAROUND_MEASURES = ("tests", *(name for name, _ in QUANTILES))
+WAITING_MEASURES = ("visits", *(name for name, _ in QUANTILES))
+
+_FIRST_VERIFIED = {
+    # The first verification: a correction re-verifies later, but the result was out by then.
+    # The status history is appended in time order; orders without one fall back on the field.
+    "$ifNull": [
+        {
+            "$let": {
+                "vars": {
+                    "first": {
+                        "$arrayElemAt": [
+                            {
+                                "$filter": {
+                                    "input": {"$ifNull": ["$status_history", []]},
+                                    "as": "step",
+                                    "cond": {
+                                        "$eq": ["$$step.status", LabOrderStatus.VERIFIED.value]
+                                    },
+                                }
+                            },
+                            0,
+                        ]
+                    }
+                },
+                "in": "$$first.at",
+            }
+        },
+        "$verified_at",
+    ]
+}
+
+
+async def lab_turnaround(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
+    """Per catalogue test: minutes from the order to its first verification, for the tests of
+    orders placed in ``[from, to)`` that have been verified (median, 90th percentile, count).
+    A department is the ordering doctor's (their current one). Groups by test code."""
+
+    async def compute() -> Report:
+        pipeline: list[Stage] = [
+            {"$match": {"ordered_at": filt.window(), "verified_at": {"$ne": None}}},
+        ]
+        if filt.department_id is not None:
+            pipeline += [
+                {
+                    "$lookup": {
+                        "from": "doctors",
+                        "localField": "ordering_doctor_id",
+                        "foreignField": "_id",
+                        "as": "_doctor",
+                    }
+                },
+                {"$match": {"_doctor.department_id": filt.department_id}},
+            ]
+        pipeline += [
+            {
+                "$project": {
+                    "patient_id": 1,
+                    "tests": {
+                        "$map": {
+                            "input": "$tests",
+                            "as": "test",
+                            "in": {
+                                "test_id": "$$test.test_id",
+                                "code": "$$test.code",
+                                "name": "$$test.name",
+                            },
+                        }
+                    },
+                    "_ms": {"$subtract": [_FIRST_VERIFIED, "$ordered_at"]},
+                }
+            },
+            {"$unwind": "$tests"},
+            *_durations("$tests.test_id", {"code": "$tests.code", "name": "$tests.name"}),
+        ]
+        found = _histograms(await _aggregate(LabOrder, pipeline))
+        rows = [
+            {
+                "test_id": str(key),
+                "code": group.labels.get("code", ""),
+                "name": group.labels.get("name", ""),
+                **_duration_row(group, "tests"),
+            }
+            for key, group in found.items()
+        ]
+        rows.sort(key=lambda r: (r["code"], r["test_id"]))  # names only: sizes stay unsaid
+        groups = suppress(rows, TURNAROUND_MEASURES, disclosure)
+        return {"groups": groups, **disclosure.header(count_suppressed(groups))}
+
+    return await _report("labTurnaround", filt, disclosure, ("lab_orders", "doctors"), compute)
+
+
+async def outpatient_waiting_time(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
+    """Per clinic (the visit's department): minutes from check-in to being seen (the
+    consultation's start) for visits checked in in ``[from, to)`` and seen (median, 90th
+    percentile, count). Visits never seen (left, no-show, still waiting) are not counted."""
+
+    async def compute() -> Report:
+        head = {} if filt.department_id is None else {"department_id": filt.department_id}
+        pipeline: list[Stage] = [
+            {"$match": {**head, "checked_in_at": filt.window(), "seen_at": {"$ne": None}}},
+            {
+                "$project": {
+                    "patient_id": 1,
+                    "department_id": 1,
+                    "_ms": {"$subtract": ["$seen_at", "$checked_in_at"]},
+                }
+            },
+            *_durations("$department_id"),
+        ]
+        found = _histograms(await _aggregate(OutpatientVisit, pipeline))
+        rows = [
+            {"department_id": _id(key), **_duration_row(group, "visits")}
+            for key, group in found.items()
+        ]
+        rows.sort(key=lambda r: r["department_id"] or "")
+        groups = suppress(rows, WAITING_MEASURES, disclosure)
+        return {"groups": groups, **disclosure.header(count_suppressed(groups))}
+
+    return await _report("outpatientWaitingTime", filt, disclosure, ("outpatient_visits",), compute)
