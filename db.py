@@ -9,6 +9,7 @@ never imports it (documents declare data; they do not talk to the store).
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from collections import Counter
@@ -154,6 +155,21 @@ def _sorted_by(docs: list[Any], key: str, reverse: bool) -> list[Any]:
     )
 
 
+def _aware_copy(value: Any) -> Any:
+    """A stored document copied as mongomock copies it for a tz-aware client (containers new,
+    datetimes in UTC), in one pass instead of its two generic ones."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _aware_copy(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_aware_copy(v) for v in value]
+    if kind is datetime:
+        return value.replace(tzinfo=_mongomock_helpers.utc)
+    if isinstance(value, dict | list):  # subclasses: mongomock's own, general, copy
+        return _mongomock_helpers.make_datetime_timezone_aware_in_document(copy.deepcopy(value))
+    return value
+
+
 def _window(self: Any) -> list[Any]:
     """The cursor's page: matched and sorted in place, then only ``skip``/``limit`` copied."""
     factory = self._factory
@@ -166,9 +182,12 @@ def _window(self: Any) -> list[Any]:
     rows = _sorted_matches(collection, spec, sort)[self._skip :]
     if self._limit:
         rows = rows[: abs(self._limit)]
-    docs = [collection._copy_only_fields(doc, fields, as_class) for doc in rows]
-    if collection.codec_options.tz_aware:
-        docs = [_mongomock_helpers.make_datetime_timezone_aware_in_document(d) for d in docs]
+    if fields is None and as_class is dict and collection.codec_options.tz_aware:
+        docs = [_aware_copy(doc) for doc in rows]  # the common case, in one pass
+    else:
+        docs = [collection._copy_only_fields(doc, fields, as_class) for doc in rows]
+        if collection.codec_options.tz_aware:
+            docs = [_mongomock_helpers.make_datetime_timezone_aware_in_document(d) for d in docs]
     self._shms_window = (key, docs)
     return docs
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -77,25 +78,43 @@ def test_the_fast_sort_orders_exactly_as_mongomock_does() -> None:
             assert _sorted_by(list(docs), "k", reverse) == expected
 
 
-async def test_a_page_copies_only_its_own_documents() -> None:
+async def test_a_page_copies_only_its_own_documents(monkeypatch: Any) -> None:
     """The embedded store cuts the page before copying: a page of 10 is cheaper than 100."""
-    from mongomock.collection import Collection as Untyped
-
-    Collection: Any = Untyped
-
     rows = await _collection()
     copied = 0
-    original = Collection._copy_only_fields
+    original = db._aware_copy
 
-    def counting(self: Any, *args: Any) -> Any:
+    def counting(value: Any) -> Any:
         nonlocal copied
-        copied += 1
-        return original(self, *args)
+        copied += isinstance(value, dict) and "i" in value  # whole documents, not their parts
+        return original(value)
 
-    Collection._copy_only_fields = counting
-    try:
-        page = await rows.find({"even": True}).sort("i", -1).skip(3).limit(4).to_list(None)
-    finally:
-        Collection._copy_only_fields = original
+    monkeypatch.setattr(db, "_aware_copy", counting)
+    page = await rows.find({"even": True}).sort("i", -1).skip(3).limit(4).to_list(None)
     assert [r["i"] for r in page] == [42, 40, 38, 36]
     assert copied == 4
+
+
+async def test_the_one_pass_copy_is_mongomock_s_copy_and_shares_nothing() -> None:
+    from mongomock import helpers as untyped
+
+    helpers: Any = untyped
+    client = db.create_client("")
+    rows = client["shms_db_test"]["copies"]
+    stored = {
+        "_id": 1,
+        "at": datetime(2030, 1, 1, 8, 30),
+        "nested": {"when": [datetime(2020, 5, 1), {"deep": datetime(2021, 1, 1)}], "n": 2**40},
+        "tags": ["a", "b"],
+        "empty": {},
+        "none": None,
+    }
+    await rows.insert_one(dict(stored))
+    (found,) = await rows.find({}).to_list(None)
+    expected = helpers.make_datetime_timezone_aware_in_document(copy.deepcopy(stored))
+    assert found == expected
+    assert type(found["nested"]["n"]) is type(expected["nested"]["n"])
+    found["tags"].append("c")
+    found["nested"]["when"][1]["deep"] = None
+    (again,) = await rows.find({}).to_list(None)
+    assert again["tags"] == ["a", "b"] and again["nested"]["when"][1]["deep"] is not None
