@@ -72,11 +72,14 @@ MAX_PENDING = 10_000
 
 STAFF_MODELS: dict[Role, type[StaffMember]] = {
     Role.DOCTOR: Doctor,
+    Role.RADIOLOGIST: Doctor,  # a radiologist's account is a doctor's (of Radiology)
     Role.NURSE: Nurse,
     Role.ADMIN_STAFF: AdminStaff,
     Role.BILLING: AdminStaff,
 }
-"""Which collection a staff role's ``sid`` points into."""
+"""Which collection a staff role's ``sid`` points into. Every role whose accounts act as a staff
+record must be here: a token's staff record is looked up only in its roles' collections (all of
+them when it holds none), so a missing role hides a deactivated record behind another role's."""
 
 
 def collection_of(model: type[StaffMember]) -> str:

@@ -256,7 +256,7 @@ async def _charge(orders: list[LabOrder], departments: Mapping[Any, Department])
         doctor = await Doctor.get(order.ordering_doctor_id)
         charge = Charge(
             id=_id(f"charge:{order.id}"),
-            description=f"Laboratory order ({len(order.tests)} tests)",
+            description=laboratory.charge_description(order),
             amount=order.charge_amount,
             source=ChargeSource.LAB_ORDER,
             source_id=order.id,

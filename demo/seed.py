@@ -35,13 +35,44 @@ from models import (
     TreatmentPlan,
     WorkingHours,
 )
+from models.laboratory import AccessionCounter, LabOrder, LabResult, LabSample, LabTest
+from models.notes import ClinicalNote
+from models.outpatient import OutpatientQueueNumber, OutpatientVisit
+from models.radiology import (
+    ImagingAccessionCounter,
+    ImagingOrder,
+    ImagingReport,
+    ImagingReportDraft,
+    ImagingStudy,
+)
 from models.scheduling import ACTIVE_APPOINTMENT_STATUSES, grid_slots, held_resources
+from models.vitals import VitalSigns
 from services import care
 
 D = TypeVar("D", bound=Document)
 
 BATCH_SIZE = 1000
 """Patients built and inserted together: memory stays bounded by this, whatever the seed size."""
+
+MODULE_MODELS: dict[str, type[Document]] = {
+    "outpatient_visits": OutpatientVisit,
+    "outpatient_queue_numbers": OutpatientQueueNumber,
+    "vital_signs": VitalSigns,
+    "clinical_notes": ClinicalNote,
+    "lab_tests": LabTest,
+    "lab_orders": LabOrder,
+    "lab_samples": LabSample,
+    "lab_results": LabResult,
+    "lab_accession_counters": AccessionCounter,
+    "imaging_orders": ImagingOrder,
+    "imaging_studies": ImagingStudy,
+    "imaging_report_drafts": ImagingReportDraft,
+    "imaging_reports": ImagingReport,
+    "imaging_accession_counters": ImagingAccessionCounter,
+}
+"""The clinical modules' collections (seeded by their own ``demo/<module>.py``, from the
+appointments), by their ``SeedSummary`` field; the numbering counters are here too, so a drop
+restarts numbering with the records that carry the numbers."""
 
 SEEDED_MODELS: tuple[type[Document], ...] = (
     Department,
@@ -58,8 +89,10 @@ SEEDED_MODELS: tuple[type[Document], ...] = (
     BillingAccount,
     WorkingHours,
     AppointmentType,
+    *MODULE_MODELS.values(),
 )
-"""Every collection the demo writes; ``drop_seeded_collections`` drops exactly these."""
+"""Every collection the demo writes; ``drop_seeded_collections`` drops exactly these, and
+``is_empty`` looks at exactly these."""
 
 
 @dataclass
@@ -80,6 +113,20 @@ class SeedSummary:
     billing_accounts: int = 0
     working_hours: int = 0
     appointment_types: int = 0
+    outpatient_visits: int = 0
+    outpatient_queue_numbers: int = 0
+    vital_signs: int = 0
+    clinical_notes: int = 0
+    lab_tests: int = 0
+    lab_orders: int = 0
+    lab_samples: int = 0
+    lab_results: int = 0
+    lab_accession_counters: int = 0
+    imaging_orders: int = 0
+    imaging_studies: int = 0
+    imaging_report_drafts: int = 0
+    imaging_reports: int = 0
+    imaging_accession_counters: int = 0
 
     @property
     def total(self) -> int:
@@ -170,6 +217,7 @@ async def seed_demo(patients: int = 200, *, progress: bool = False) -> SeedSumma
                 population.add(n, batch)
             await _insert_batch(batch, summary)
             bar.update(last - first)
+    before = await _module_counts()
     # Clinical modules, seeded from the appointments above in this order (each reads the last):
     # outpatient visits and queues
     await seed_outpatient()  # a visit per checked-in or completed appointment, today's queue
@@ -179,8 +227,19 @@ async def seed_demo(patients: int = 200, *, progress: bool = False) -> SeedSumma
     await seed_laboratory()  # the catalogue, and orders from completed visits
     # radiology
     await seed_radiology()  # imaging orders from completed visits, studies, final reports
+    for name, count in (await _module_counts()).items():
+        setattr(summary, name, count - before[name])
     await seed_accounts()  # demo sign-ins, one per role (demo/accounts.py)
     return summary
+
+
+async def _module_counts() -> dict[str, int]:
+    """Documents in each clinical module's collection: the modules' seeds return one number
+    each, and some write with upserts, so what they wrote is counted where it landed."""
+    return {
+        name: await db.collection(model).count_documents({})
+        for name, model in MODULE_MODELS.items()
+    }
 
 
 async def is_empty() -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pymongo
 from pydantic import Field
 
-from auth.policy import ADMIN_ONLY, EVERYONE, A, Action, declare, each, grant, row
+from auth.policy import ADMIN_ONLY, EVERYONE, A, Action, R, declare, each, grant, row
 from auth.policy import Classification as Class
 from models.base import Entity, LongText, Name, Ref, ShortText
 
@@ -45,7 +45,8 @@ DEPARTMENT = declare(
             "adminStaff",
             "equipment",
         ),
-        each(EVERYONE, grant(A)),
+        # Also the lab and radiologists: the department of the doctors whose orders they work.
+        each((*EVERYONE, R.LAB_TECHNICIAN, R.RADIOLOGIST), grant(A)),
     ),
     actions={Action.CREATE: ADMIN_ONLY, Action.UPDATE: ADMIN_ONLY},
     department="id",

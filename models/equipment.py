@@ -89,9 +89,20 @@ EQUIPMENT = declare(
             "allowedTransitions",
             "appointments",
         ),
-        # Patients too: their appointments name the device they are booked on.
+        # Patients too: their appointments name the device they are booked on. Radiologists
+        # (doctors' accounts) as doctors: the scanners their studies are booked on.
         each(
-            (R.ADMIN, R.ADMIN_STAFF, R.BILLING, R.DOCTOR, R.NURSE, R.ANALYST, R.SERVICE, R.PATIENT),
+            (
+                R.ADMIN,
+                R.ADMIN_STAFF,
+                R.BILLING,
+                R.DOCTOR,
+                R.RADIOLOGIST,
+                R.NURSE,
+                R.ANALYST,
+                R.SERVICE,
+                R.PATIENT,
+            ),
             grant(A),
         ),
     ),

@@ -143,7 +143,27 @@ class Patient(Entity):
 
 
 _FRONT = each((R.ADMIN, R.ADMIN_STAFF, R.BILLING), grant(A))
-_SEEN = {**_FRONT, R.DOCTOR: grant(C, D), R.NURSE: grant(C, D), R.PATIENT: grant(S)}
+# Radiologists are doctors' accounts (a Doctor of Radiology): they read what a doctor reads,
+# under the same relations (care, or the patient being seen in their department: an open
+# imaging order makes Radiology see the patient), never more.
+_SEEN = {
+    **_FRONT,
+    R.DOCTOR: grant(C, D),
+    R.RADIOLOGIST: grant(C, D),
+    R.NURSE: grant(C, D),
+    R.PATIENT: grant(S),
+}
+# Lab technicians label and identify samples: the identity row (names, date of birth, sex) and
+# nothing else (no contact, national id, clinical, schedule or billing group). Ideally only for
+# patients with an open lab order, but the policy cannot say so: they have no staff record and no
+# department (no CARE or DEPARTMENT relation can hold for them), and lab orders are not a care
+# source (``models/laboratory.py`` declares none, and a lab order names no department to relate
+# the lab by). ANY on the identity row is the narrowest grant that lets them read the patient of
+# the orders they work on (lab orders and samples are already ANY for them); it also lets them
+# look patients up by name, as the front desk does. Narrowing it needs a Laboratory department
+# on lab orders, declared as a care source, and lab accounts attached to that department: then
+# ``grant(D)`` here.
+_IDENTITY = {**_SEEN, R.LAB_TECHNICIAN: grant(A)}
 
 PATIENT = declare(
     "Patient",
@@ -151,13 +171,19 @@ PATIENT = declare(
     row(
         Class.IDENTITY,
         ("id", "firstName", "lastName", "dateOfBirth", "sex", "createdAt", "updatedAt"),
-        _SEEN,
+        _IDENTITY,
     ),
     group(
         "contact",
         Class.CONTACT,
         ("contact", "emergencyContact"),
-        {**_FRONT, R.DOCTOR: grant(C), R.NURSE: grant(C, D), R.PATIENT: grant(S)},
+        {
+            **_FRONT,
+            R.DOCTOR: grant(C),
+            R.RADIOLOGIST: grant(C),
+            R.NURSE: grant(C, D),
+            R.PATIENT: grant(S),
+        },
     ),
     group(
         "nationalId",
@@ -168,6 +194,7 @@ PATIENT = declare(
             R.ADMIN_STAFF: grant(A, access=Access.MASKED),
             R.BILLING: grant(A, access=Access.MASKED),
             R.DOCTOR: grant(C, access=Access.MASKED),
+            R.RADIOLOGIST: grant(C, access=Access.MASKED),
             R.NURSE: grant(C, D, access=Access.MASKED),
             R.PATIENT: grant(S),
         },
@@ -176,13 +203,13 @@ PATIENT = declare(
         "clinical",
         Class.CLINICAL,
         ("allergies", "medicalHistory", "treatmentPlans", "prescriptions"),
-        CLINICAL_ROW,
+        {**CLINICAL_ROW, R.RADIOLOGIST: grant(C)},
     ),
     group(
         "schedule",
         Class.OPERATIONAL,
         ("appointments", "primaryDoctor", "primaryDoctorId"),
-        {**_FRONT, R.DOCTOR: grant(C, D), R.NURSE: grant(C, D), R.PATIENT: grant(S)},
+        _SEEN,
     ),
     group(
         "billing", Class.FINANCIAL, ("billingAccount",), {R.BILLING: grant(A), R.PATIENT: grant(S)}

@@ -15,6 +15,7 @@ from auth.policy import (
     STAFF_ROLES,
     A,
     Action,
+    R,
     declare,
     each,
     grant,
@@ -97,12 +98,23 @@ _STAFF_ROW = (
     "updatedAt",
 )  # fmt: skip
 _STAFF_ACTIONS = {Action.CREATE: ADMIN_ONLY, Action.UPDATE: ADMIN_ONLY}
+# Radiologists are doctors' accounts: they read staff as a doctor does (but schedules, below).
+# Lab technicians read the doctor row only (the ordering doctor of the orders they work on), not
+# contact details, schedules or other staff.
+RAD, LAB = R.RADIOLOGIST, R.LAB_TECHNICIAN
+_STAFF = each((*STAFF_ROLES, RAD), grant(A))
+_DETAILS = {**STAFF_DETAILS, RAD: grant(A)}
 
 DOCTOR = declare(
     "Doctor",
     Doctor,
-    row(Class.OPERATIONAL, (*_STAFF_ROW, "specialty", "location"), each(EVERYONE, grant(A))),
-    group("staffDetails", Class.CONTACT, ("contact", "licenceNumber"), STAFF_DETAILS),
+    row(
+        Class.OPERATIONAL,
+        (*_STAFF_ROW, "specialty", "location"),
+        each((*EVERYONE, RAD, LAB), grant(A)),
+    ),
+    group("staffDetails", Class.CONTACT, ("contact", "licenceNumber"), _DETAILS),
+    # Not radiologists: appointments grant them no rows (their worklist is imaging orders).
     group("schedule", Class.OPERATIONAL, ("appointments",), each(SCHEDULERS, grant(A))),
     actions=_STAFF_ACTIONS,
     department="department_id",
@@ -113,8 +125,8 @@ DOCTOR = declare(
 NURSE = declare(
     "Nurse",
     Nurse,
-    row(Class.OPERATIONAL, (*_STAFF_ROW, "ward"), each(STAFF_ROLES, grant(A))),
-    group("staffDetails", Class.CONTACT, ("contact", "licenceNumber"), STAFF_DETAILS),
+    row(Class.OPERATIONAL, (*_STAFF_ROW, "ward"), _STAFF),
+    group("staffDetails", Class.CONTACT, ("contact", "licenceNumber"), _DETAILS),
     actions=_STAFF_ACTIONS,
     department="department_id",
     own=(("id", "staff_id"),),
@@ -123,8 +135,8 @@ NURSE = declare(
 ADMIN_STAFF = declare(
     "AdminStaff",
     AdminStaff,
-    row(Class.OPERATIONAL, (*_STAFF_ROW, "duties"), each(STAFF_ROLES, grant(A))),
-    group("staffDetails", Class.CONTACT, ("contact",), STAFF_DETAILS),
+    row(Class.OPERATIONAL, (*_STAFF_ROW, "duties"), _STAFF),
+    group("staffDetails", Class.CONTACT, ("contact",), _DETAILS),
     actions=_STAFF_ACTIONS,
     department="department_id",
     own=(("id", "staff_id"),),

@@ -31,19 +31,16 @@ from models.accounts import Account, RefreshToken, ServiceClient
 from models.base import Entity, utcnow
 from models.departments import Department
 from models.patients import Patient
-from models.staff import AdminStaff, Doctor, Nurse
 from services.common import ensure_exists, get_or_404, insert, update
 from services.validation import build, require
 
 MIN_PASSWORD_LENGTH = 8
 MAX_SUBJECT_LENGTH = 255
-_STAFF_RECORDS: dict[Role, type[Doctor] | type[Nurse] | type[AdminStaff]] = {
-    Role.DOCTOR: Doctor,
-    Role.NURSE: Nurse,
-    Role.ADMIN_STAFF: AdminStaff,
-    Role.BILLING: AdminStaff,
-}
-"""Which collection a staff role's ``staff_id`` points into."""
+_STAFF_RECORDS = status.STAFF_MODELS
+"""Which collection a staff role's ``staff_id`` points into: the one map sign-in, account
+creation and the per-request standing check share."""
+_NEEDS_STAFF_RECORD = CLINICIANS | {Role.RADIOLOGIST}
+"""Roles that act as a clinician's staff record (their relations and department come from it)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +133,7 @@ async def create_account(
         record = await _staff_record(role_list, staff_id)
         department_id = department_id or getattr(record, "department_id", None)
     else:
-        clinician = bool(set(role_list) & {Role.DOCTOR, Role.NURSE})
+        clinician = bool(set(role_list) & _NEEDS_STAFF_RECORD)
         require(not clinician, "staffId", "is required for a clinician account")
     await ensure_exists(Patient, patient_id, "patientId", "patient")
     await ensure_exists(Department, department_id, "departmentId", "department")
@@ -379,7 +376,7 @@ async def link_identity(
         "is required for a patient account",
     )
     require(
-        not set(held) & CLINICIANS or (staff_id or account.staff_id) is not None,
+        not set(held) & _NEEDS_STAFF_RECORD or (staff_id or account.staff_id) is not None,
         "staffId",
         "is required for a clinician account",
     )

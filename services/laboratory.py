@@ -625,6 +625,12 @@ async def verify_order(order_id: ObjectId, by: str) -> LabOrder:
     return await settle_charge(done)
 
 
+def charge_description(order: LabOrder) -> str:
+    """The bill's line: how many tests, never which (billing sees no clinical detail)."""
+    count = len(order.tests)
+    return f"Laboratory order ({count} test{'' if count == 1 else 's'})"
+
+
 async def settle_charge(order: LabOrder) -> LabOrder:
     """Add a verified order's charge to the patient's account, once (safe to repeat or race)."""
     if order.charged_at is not None or order.verified_at is None or order.charge_amount <= 0:
@@ -644,8 +650,7 @@ async def settle_charge(order: LabOrder) -> LabOrder:
         await billing.add_charge(
             account.id,
             {
-                # No test names: the account is read by billing, who see no clinical detail.
-                "description": f"Laboratory order ({len(order.tests)} tests)",
+                "description": charge_description(order),
                 "amount": order.charge_amount,
                 "currency": order.currency,
                 "source": ChargeSource.LAB_ORDER.value,

@@ -41,6 +41,11 @@ PATIENTS = 20
 Raw = dict[str, Any]
 
 
+UPSERTED = frozenset({"outpatient_queue_numbers", "imaging_accession_counters"})
+"""Numbering counters the seeds raise with upserts on their unique key (a counter may exist
+already for a day the app ran on): MongoDB assigns their ``_id``, so they compare by content."""
+
+
 async def snapshot(database: Any) -> dict[str, list[Raw]]:
     """Every stored document of every demo collection, as MongoDB holds it."""
     result = {}
@@ -48,6 +53,9 @@ async def snapshot(database: Any) -> dict[str, list[Raw]]:
         name = model.get_settings().name
         assert name is not None
         result[name] = await database[name].find({}).sort("_id", 1).to_list(None)
+        if name in UPSERTED:
+            rows = [{k: v for k, v in row.items() if k != "_id"} for row in result[name]]
+            result[name] = sorted(rows, key=lambda row: sorted(map(str, row.items())))
     return result
 
 
@@ -254,6 +262,30 @@ async def test_is_empty_and_drop(database: Any) -> None:
     await seed_demo(2)
     assert not await is_empty()
     await drop_seeded_collections()
+    assert await is_empty()
+
+
+async def test_every_collection_the_seed_writes_is_dropped_and_checked(database: Any) -> None:
+    """``SEEDED_MODELS`` names every collection the demo writes (the clinical modules' too), so
+    ``is_empty`` sees them and ``drop_seeded_collections`` leaves none; only the sign-ins,
+    which a reseed keeps, are not among them."""
+    await seed_demo(PATIENTS)
+    seeded = {model.get_settings().name for model in SEEDED_MODELS}
+    written = {
+        name
+        for name in await database.list_collection_names()
+        if await database[name].find_one({}) is not None
+    }
+    assert written - seeded == {"accounts", "service_clients"}
+    for collection in ("outpatient_visits", "lab_orders", "imaging_reports", "clinical_notes"):
+        assert collection in written, collection  # the module seeds ran
+    await drop_seeded_collections()
+    left = {
+        name
+        for name in await database.list_collection_names()
+        if await database[name].find_one({}) is not None
+    }
+    assert left == {"accounts", "service_clients"}
     assert await is_empty()
 
 

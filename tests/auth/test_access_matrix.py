@@ -13,8 +13,10 @@ Each test gets a fresh database with one small facility (``build_facility``):
   and one pre-existing audit event each.
 
 The matrix callers: ``admin``; ``doctor`` = A; ``nurse`` = N; ``admin_staff`` = F;
-``billing``; ``patient`` = P; ``analyst``; ``service``; ``compliance``. Doctors B and C, nurse
-N2 and patient Q appear in the relationship tests further down.
+``billing``; ``patient`` = P; ``analyst``; ``service``; ``compliance``; ``lab_technician`` (no
+staff record, as lab accounts are); ``radiologist`` = A's account with the radiologist role only
+(radiologists are doctors' accounts: it must read no more than ``doctor`` does). Doctors B and C,
+nurse N2 and patient Q appear in the relationship tests further down.
 """
 
 from __future__ import annotations
@@ -191,6 +193,7 @@ def claims_of(f: Facility, who: str) -> dict[str, Any]:
         "nurse": ("nurse", f.nurse),
         "nurse_2": ("nurse", f.nurse_2),
         "admin_staff": ("admin_staff", f.desk),
+        "radiologist": ("radiologist", f.doctor_a),
     }
     patients = {"patient": f.p, "patient_q": f.q}
     claims: dict[str, Any] = {"sub": f"acct-{who}"}
@@ -281,6 +284,8 @@ ROLES = (
     "analyst",
     "service",
     "compliance",
+    "lab_technician",
+    "radiologist",
 )
 
 READ_TABLE = """
@@ -294,7 +299,13 @@ patient     own     own         own           own       own          own        
 analyst     -       -           -             -         -            -              all        all    -     -          all              -
 service     -       all         -             -         -            -              all        all    -     -          all              -
 compliance  -       -           -             -         -            -              all        all    all   all        -                all
+lab_technician all  -           -             -         -            -              all        all    -     -          -                -
+radiologist own     -           -             -         -            -              all        all    all   all        all              -
 """  # noqa: E501
+# lab_technician x Patient is `all`: the identity row only (names, date of birth, sex), for
+# labelling samples; lab accounts have no staff record or department, so no narrower relation
+# can hold for them (see models/patients.py). radiologist reads staff, departments and devices
+# as a doctor does; appointments and clinical records are the radiology module's own rows.
 
 # -- the WRITE matrix (one representative mutation per entity, see MUTATIONS) -------------------
 #   ok    the mutation succeeds and the record is stored
@@ -316,6 +327,8 @@ patient     -       ok          -             -         -            -          
 analyst     -       -           -             -         -            -              -          -      -     -          -                none
 service     -       -           -             -         -            -              -          -      -     -          -                none
 compliance  -       -           -             -         -            -              -          -      -     -          -                none
+lab_technician -    -           -             -         -            -              -          -      -     -          -                none
+radiologist -       -           -             -         -            -              -          -      -     -          -                none
 """  # noqa: E501
 
 
@@ -768,6 +781,31 @@ async def test_patient_sees_their_whole_record(client_as: Any, f: Facility) -> N
     assert chart["emergencyContact"] == {"name": "Paul Palmer"}
 
 
+async def test_lab_technician_sees_the_identity_row_only(client_as: Any, f: Facility) -> None:
+    body = await caller(client_as, f, "lab_technician")(PATIENT_CHART, id=str(f.p.id))
+    withheld = ("nationalId", "contact", "emergencyContact", *CLINICAL, "appointments")
+    assert_forbidden_at(body, *_paths("patient", *withheld, "primaryDoctorId", "billingAccount"))
+    chart = body["data"]["patient"]
+    assert (chart["firstName"], chart["lastName"]) == ("Petra", "Palmer")
+
+
+async def test_radiologist_sees_what_the_doctor_of_the_account_sees_but_other_modules_rows(
+    client_as: Any, f: Facility
+) -> None:
+    """A's account as a radiologist: A's reads of the patient (A treats P), except rows of
+    modules that do not grant radiologists (plans, prescriptions, appointments)."""
+    body = await caller(client_as, f, "radiologist")(PATIENT_CHART, id=str(f.p.id))
+    assert_forbidden_at(
+        body,
+        *_paths("patient", "treatmentPlans", "prescriptions", "appointments", "billingAccount"),
+    )
+    chart = body["data"]["patient"]
+    assert chart["allergies"] == [{"substance": "Penicillin"}]
+    assert chart["contact"] == {"phone": "+44 20 7946 0001"}
+    assert chart["nationalId"] == P_NATIONAL_ID_MASKED
+    assert chart["primaryDoctorId"] == str(f.doctor_a.id)
+
+
 async def test_admin_sees_the_patient_but_neither_clinical_fields_nor_billing(
     client_as: Any, f: Facility
 ) -> None:
@@ -787,6 +825,7 @@ NATIONAL_ID = "query($id: ID!) { patient(id: $id) { id nationalId } }"
         ("admin_staff", P_NATIONAL_ID_MASKED),
         ("billing", P_NATIONAL_ID_MASKED),
         ("doctor", P_NATIONAL_ID_MASKED),
+        ("radiologist", P_NATIONAL_ID_MASKED),
         ("nurse", P_NATIONAL_ID_MASKED),
     ],
 )
@@ -1058,6 +1097,8 @@ NEW_NAME = {"lastName": "Palmer-Smith"}
         ("admin", NEW_CONTACT, True),
         ("billing", NEW_CONTACT, False),
         ("analyst", NEW_NAME, False),
+        ("lab_technician", NEW_NAME, False),
+        ("radiologist", NEW_ALLERGIES, False),
     ],
     ids=lambda value: next(iter(value)) if isinstance(value, dict) else str(value),
 )
@@ -1114,7 +1155,16 @@ BREAK_GLASS = """mutation($p: ID!) { breakTheGlass(patientId: $p,
 
 
 async def test_only_clinicians_may_break_the_glass(client_as: Any, f: Facility) -> None:
-    for who in ("admin", "admin_staff", "billing", "patient_q", "analyst", "compliance"):
+    for who in (
+        "admin",
+        "admin_staff",
+        "billing",
+        "patient_q",
+        "analyst",
+        "compliance",
+        "lab_technician",
+        "radiologist",
+    ):
         await _denied_and_unchanged(caller(client_as, f, who), BREAK_GLASS, p=str(f.p.id))
     data = await caller(client_as, f, "doctor_b").data(BREAK_GLASS, p=str(f.p.id))
     assert data == {"breakTheGlass": {"patientId": str(f.p.id)}}
@@ -1167,6 +1217,8 @@ STAFF_CARD = """query($id: ID!) { doctor(id: $id) {
         ("compliance", ("appointments",)),
         ("patient", ("licenceNumber", "contact", "appointments")),
         ("analyst", ("licenceNumber", "contact", "appointments")),
+        ("lab_technician", ("licenceNumber", "contact", "appointments")),
+        ("radiologist", ("appointments",)),
     ],
 )
 async def test_staff_details_and_schedules_are_for_staff(

@@ -24,6 +24,7 @@ from auth import passwords
 from auth import status as auth_status
 from auth.roles import Role
 from config import Settings
+from errors import BadUserInput
 from models.accounts import Account
 from models.staff import Doctor
 from services import accounts
@@ -355,3 +356,64 @@ def test_a_live_subscription_ends_at_its_next_event_once_the_doctor_is_deactivat
         assert error["extensions"]["reason"] == "account_disabled"
         live.completed("board")
         wait_for_metric(client, field, 0)
+
+
+# --- radiologists: doctors' accounts with the radiologist role only ---
+
+
+@pytest.fixture
+async def radiologist(app: Any) -> Doctor:
+    radiology = await factories.department(code="RAD", name="Radiology")
+    return await factories.doctor(radiology, specialty="Diagnostic Radiology")
+
+
+async def test_a_deactivated_radiologist_loses_sign_in_refresh_and_issued_tokens(
+    app: Any, http: httpx.AsyncClient, radiologist: Doctor
+) -> None:
+    account = await accounts.create_account(
+        unique("rad"), PASSWORD, [Role.RADIOLOGIST], staff_id=radiologist.id
+    )
+    assert account.department_id == radiologist.department_id
+    signed_in = (await sign_in(http, account.username)).json()
+    access, refresh_token = signed_in["access_token"], signed_in["refresh_token"]
+    viewer = (await ok(http, access, VIEWER))["viewer"]
+    assert viewer["staffId"] == str(radiologist.id)
+    assert viewer["departmentId"] == str(radiologist.department_id)
+
+    await set_doctor_active(http, app, radiologist, False)
+
+    await refused(http, access)
+    assert (await sign_in(http, account.username)).status_code == 400
+    assert (await refresh(http, refresh_token)).status_code == 400
+    await set_doctor_active(http, app, radiologist, True)
+    await ok(http, access, VIEWER)
+
+
+async def test_a_radiologists_doctor_record_is_checked_whatever_other_roles_they_hold(
+    app: Any, http: httpx.AsyncClient, radiologist: Doctor
+) -> None:
+    """Staff records are looked up in the collections of the token's staff roles: the
+    radiologist role must name the doctors' one, or a second role (here the front desk's) would
+    hide the deactivated doctor record."""
+    token = token_for(
+        app, sub="test:rad", roles=["radiologist", "admin_staff"], sid=str(radiologist.id)
+    )
+    assert (await ok(http, token, VIEWER))["viewer"]["departmentId"] == str(
+        radiologist.department_id
+    )
+    await set_doctor_active(http, app, radiologist, False)
+    await refused(http, token)
+    # Only where a radiologist's record can be: one key, one collection.
+    refs = auth_status.StatusCache._staff_refs([Role.RADIOLOGIST], radiologist.id)
+    assert refs == [auth_status.Ref("doctors", str(radiologist.id))]
+
+
+async def test_a_radiologist_account_must_name_a_doctor(app: Any) -> None:
+    """A radiologist is a doctor's account: no account without a doctor record behind it."""
+    nurse = await factories.nurse()
+    for staff_id, field in ((nurse.id, "staffId"), (None, "staffId")):
+        with pytest.raises(BadUserInput) as refused_:
+            await accounts.create_account(
+                unique("rad"), PASSWORD, [Role.RADIOLOGIST], staff_id=staff_id
+            )
+        assert field in refused_.value.fields
