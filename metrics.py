@@ -26,6 +26,7 @@ class Metrics:
         self.events_dropped: Counter[str] = Counter()  # a slow subscriber's queue overflowed
         self.events_denied: Counter[str] = Counter()  # by subscription field: row not visible
         self.subscriptions_open: Counter[str] = Counter()  # gauge, by subscription field
+        self.subscribers_dropped: Counter[str] = Counter()  # by field: fell too far behind
         self.bus_connections = 0  # successful (re)subscriptions of the Redis reader
         self.equipment_status_errors: Counter[str] = Counter()  # by operation, failed open
         self.operation_timeouts = 0  # queries cut at SHMS_OPERATION_TIMEOUT_SECONDS
@@ -133,6 +134,12 @@ def render() -> str:
             "counter",
             "Events withheld from a subscriber who may not see the row.",
             _by("field", m.events_denied),
+        ),
+        *_family(
+            "shms_subscribers_dropped_total",
+            "counter",
+            "Subscribers disconnected (4429) because they fell too far behind the events.",
+            _by("field", m.subscribers_dropped),
         ),
         *_family(
             "shms_subscriptions_open",

@@ -323,7 +323,11 @@ class LiveQueues:
 
     async def rebuild(self) -> int:
         """Drop every queue set and refill the queues that have patients (at start-up)."""
-        stale = [k async for k in self._redis.scan_iter(match=f"{self._ns}:opd-queue:*")]
+        # Large SCAN pages: the keyspace holds much besides queues (the default page of 10
+        # made start-up one round trip per ten keys of the whole Redis).
+        stale = [
+            k async for k in self._redis.scan_iter(match=f"{self._ns}:opd-queue:*", count=10_000)
+        ]
         for start in range(0, len(stale), 500):
             await self._redis.delete(*stale[start : start + 500])
         entries = await load({"status": {"$in": sorted(_QUEUED)}})

@@ -44,6 +44,7 @@ class Subscription:
     def __init__(self, bus: Bus, entities: Collection[str], limit: int) -> None:
         self.entities = frozenset(entities)
         self.dropped = 0
+        self.overflowed = False
         self._bus = bus
         self._items: deque[DomainEvent] = deque()
         self._limit = limit
@@ -51,13 +52,18 @@ class Subscription:
         self._closed = False
 
     def offer(self, event: DomainEvent) -> None:
-        """Queue ``event``; when full, the oldest queued event makes room (and is counted)."""
+        """Queue ``event``; a subscriber already ``limit`` events behind is ended instead
+        (``overflowed``): silently losing events would show a screen a state that never was,
+        and holding them would let one slow client grow the process without bound."""
         if self._closed or event.entity not in self.entities:
             return
         if len(self._items) >= self._limit:
-            lost = self._items.popleft()
-            self.dropped += 1
-            metrics.events_dropped[lost.entity] += 1
+            self.dropped += len(self._items) + 1
+            metrics.events_dropped[event.entity] += len(self._items) + 1
+            self._items.clear()
+            self.overflowed = True
+            self.end()
+            return
         self._items.append(event)
         metrics.events_delivered[event.entity] += 1
         self._wake.set()

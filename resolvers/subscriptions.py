@@ -173,18 +173,15 @@ async def _visible(
                 break
             if not wanted(event):
                 continue
-            context = info.context.for_event(operation)
-            row = await getattr(context.loaders, loader).load(ObjectId(event.id))
-            if row is None or not keep(event, row):
-                continue  # gone meanwhile: nobody can be shown a row that is not there
-            if not await context.access.can_see(kind, row):
-                # Withheld, and recorded as such; the row's fields (and the audit of what is
-                # read) are resolved through schema.enforce like any other read.
-                context.access.audit_denied(kind, row)
-                metrics.events_denied[field] += 1
-                await _flush(context)
+            judged = await _judged(event, info, operation, kind, loader, field)
+            if judged is None:
+                continue
+            row, context = judged
+            if not keep(event, row):
                 continue
             yield event, row, context
+        if getattr(stream, "overflowed", False):
+            await _drop_slow(info, field)
         if expired:
             raise Unauthenticated(
                 "The token of this subscription expired; subscribe again with a fresh one",
@@ -197,6 +194,72 @@ async def _visible(
         close = getattr(stream, "aclose", None)
         if close is not None:
             await close()
+
+
+def _viewer(context: Context, operation: str) -> tuple[Any, ...]:
+    """Who views an event, as far as the answer and its audit can tell subscribers apart."""
+    p = context.principal
+    if p is None:
+        return (None, operation)
+    return (
+        p.subject,
+        tuple(sorted(p.roles)),
+        p.staff_id,
+        p.department_id,
+        p.patient_id,
+        p.client_id,
+        context.client_address,
+        operation,
+    )
+
+
+async def _judged(
+    event: DomainEvent, info: Info, operation: str, kind: K, loader: str, field: str
+) -> tuple[Any, Context] | None:
+    """The event's row and the context to show it with, or ``None`` when withheld: worked out
+    once per viewer (``_viewer``) for each event, whatever the number of their subscriptions.
+    The event object carries the answers, so they go when the last subscriber has it."""
+    views: dict[Any, asyncio.Future[tuple[Any, Context] | None]]
+    views = event.__dict__.setdefault("_shms_views", {})
+    key = (_viewer(info.context, operation), kind, loader, field)
+    judged = views.get(key)
+    if judged is None:
+        judged = asyncio.ensure_future(_judge(event, info, operation, kind, loader, field))
+        views[key] = judged
+    return await asyncio.shield(judged)
+
+
+async def _judge(
+    event: DomainEvent, info: Info, operation: str, kind: K, loader: str, field: str
+) -> tuple[Any, Context] | None:
+    context = info.context.for_event(operation)
+    row = await getattr(context.loaders, loader).load(ObjectId(event.id))
+    if row is None:
+        return None  # gone meanwhile: nobody can be shown a row that is not there
+    if not await context.access.can_see(kind, row):
+        # Withheld, and recorded as such; the row's fields (and the audit of what is read)
+        # are resolved through schema.enforce like any other read.
+        context.access.audit_denied(kind, row)
+        metrics.events_denied[field] += 1
+        await _flush(context)
+        return None
+    return row, context
+
+
+WS_TOO_SLOW = 4429
+"""The close code of a WebSocket whose subscriber fell ``SHMS_EVENT_QUEUE_SIZE`` events behind."""
+
+
+async def _drop_slow(info: Info, field: str) -> None:
+    """A subscriber that cannot keep up is let go, so it holds no memory and no one waits on
+    it: its connection closes with ``WS_TOO_SLOW`` (the client re-subscribes and reloads)."""
+    metrics.subscribers_dropped[field] += 1
+    request = info.context.request
+    close = getattr(request, "close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):  # already gone
+            await close(code=WS_TOO_SLOW, reason="slow_consumer")
+    raise ShmsError("This subscriber fell too far behind the events and was disconnected")
 
 
 async def _flush(context: Context) -> None:

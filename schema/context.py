@@ -36,6 +36,10 @@ class Context:
     loaders: Loaders = field(init=False)
     audit: AuditTrail = field(init=False)
     access: AccessControl = field(init=False)
+    event_results: dict[Any, Any] = field(init=False, default_factory=dict)
+    """A shared event context's executions, by operation text and variables (see
+    ``schema.subscriptions.EventExecutor``): subscribers who would get the same answer share
+    one."""
 
     def __post_init__(self) -> None:
         self.audit = AuditTrail(

@@ -11,6 +11,7 @@ leaves ("no audit, no answer"). ``schema.errors.ErrorCodes`` codes each event's 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -68,11 +69,27 @@ class EventExecutor(StrawberryGraphQLCoreExecutionContext):
         return executor
 
     def execute_operation(self, serially: bool | None = None) -> Any:
-        result = super().execute_operation(serially)
         context = _event_context(self.root_value)
         if context is None:  # queries, mutations, the subscription's own set-up
-            return result
-        return _finish_event(result, context)
+            return super().execute_operation(serially)
+        # An event context is shared by every subscriber who views the event alike (see
+        # resolvers.subscriptions); those asking the same operation with the same variables
+        # get the one execution, its audit written once.
+        source = self.operation.loc.source.body if self.operation.loc is not None else None
+        key = (source, self.operation.name.value if self.operation.name else None,
+               repr(sorted(self.variable_values.coerced.items())))  # fmt: skip
+        shared = context.event_results.get(key)
+        if shared is None or source is None:
+            shared = asyncio.ensure_future(
+                _finish_event(super().execute_operation(serially), context)
+            )
+            context.event_results[key] = shared
+        return _shared(shared)
+
+
+async def _shared(execution: asyncio.Future[ExecutionResult]) -> ExecutionResult:
+    """One subscriber's wait for the shared execution; its cancellation leaves it running."""
+    return await asyncio.shield(execution)
 
 
 async def _finish_event(result: Any, context: Context) -> ExecutionResult:

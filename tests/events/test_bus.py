@@ -80,16 +80,23 @@ async def test_every_subscriber_gets_every_event(bus: Bus) -> None:
     assert received == sent and received.refs == {"department_id": "d1"}
 
 
-async def test_a_slow_subscriber_loses_its_oldest_events_and_they_are_counted(bus: Bus) -> None:
+async def test_a_subscriber_too_far_behind_is_ended_and_the_others_go_on(bus: Bus) -> None:
     slow = bus.subscribe(["equipment"])  # this bus queues 2 events per subscriber
+    keeping_up = bus.subscribe(["equipment"])
     fast = bus.subscribe(["sync"])
     sent = [event() for _ in range(5)]
     dropped = metrics.events_dropped["equipment"]
-    for item in sent:
+    for item in sent[:2]:
         await bus.publish(item)
+    assert [await next_event(keeping_up) for _ in range(2)] == sent[:2]
+    for item in sent[2:]:
+        await bus.publish(item)
+        assert await next_event(keeping_up) == item  # never held back by the slow one
     await bus.publish(marker := event("sync"))
     assert await next_event(fast) == marker  # in order: the slow one was offered all five
-    assert [await next_event(slow) for _ in range(2)] == sent[-2:]
+    # Two queued, the third overflowed: the slow subscriber is ended, not left with a gap.
+    assert slow.overflowed and not keeping_up.overflowed
+    assert [item async for item in slow] == []
     assert slow.dropped == 3
     assert metrics.events_dropped["equipment"] == dropped + 3
 

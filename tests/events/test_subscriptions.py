@@ -335,3 +335,78 @@ def test_the_embedded_default_delivers_in_process(settings: Any) -> None:
             data(client, staff_token(client), STATUS, id=str(device.id), status="IN_USE")
             event = live.next("all")["data"]["equipmentStatusChanged"]
             assert (event["change"], event["equipment"]["status"]) == ("status_changed", "IN_USE")
+
+
+def test_subscribers_who_view_an_event_alike_share_one_load_check_and_audit(
+    client: TestClient,
+) -> None:
+    """One patient watching their appointments on three screens (same token and address):
+    the event's row is loaded, judged and executed once and audited once; a screen asking
+    other fields gets its own execution; another viewer is judged on their own."""
+    doctor = call(client, factories.doctor)
+    me, other = call(client, factories.patient), call(client, factories.patient)
+    token = token_for(client.app, sub="patient:screens", roles=["patient"], pid=str(me.id))
+    stranger = token_for(client.app, sub="patient:other", roles=["patient"], pid=str(other.id))
+    narrow = "subscription { appointmentChanged { appointmentId appointment { status } } }"
+    before = metric(client, open_subscriptions(APPOINTMENT_FIELD))
+    with (
+        subscriber(client, TRANSPORT_WS, token) as live,
+        subscriber(client, TRANSPORT_WS, stranger) as theirs,
+    ):
+        for screen in ("a", "b"):
+            live.subscribe(screen, APPOINTMENT_EVENTS)
+        live.subscribe("narrow", narrow)
+        theirs.subscribe("x", APPOINTMENT_EVENTS)
+        subscribed(client, APPOINTMENT_FIELD, before + 3)
+
+        booked = book(client, me, doctor, hours=3, reason="Screens")
+        answers = {}
+        for _ in range(3):
+            message = live.receive()
+            answers[message["id"]] = message["payload"]
+        assert answers["a"] == answers["b"]
+        assert answers["a"]["data"]["appointmentChanged"]["appointment"]["reason"] == "Screens"
+        assert answers["narrow"]["data"]["appointmentChanged"] == {
+            "appointmentId": booked,
+            "appointment": {"status": "SCHEDULED"},
+        }
+
+    trail = call(
+        client,
+        AuditEvent.find({"entity_ids": ObjectId(booked), "action": "read"}).to_list,
+    )
+    mine = [e for e in trail if e.actor_subject == "patient:screens"]
+    assert [e.outcome.value for e in mine] == ["allowed", "allowed"]  # two selections, not three
+    assert sorted(tuple(e.fields) for e in mine) == [
+        ("id", "patientId", "reason", "startAt", "status"),  # screens a and b: one execution
+        ("status",),  # the narrow screen's own
+    ]
+    refused = [e for e in trail if e.actor_subject == "patient:other"]
+    assert [e.outcome.value for e in refused] == ["denied"]
+
+
+def test_a_subscriber_too_far_behind_is_disconnected_with_4429(settings: Any) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    from events.types import DomainEvent
+
+    slow = settings.model_copy(update={"shms_event_queue_size": 2})
+    with TestClient(create_app(slow)) as client:
+        device = call(client, factories.equipment)
+        before = metric(client, open_subscriptions(EQUIPMENT_FIELD))
+        with subscriber(client, TRANSPORT_WS, staff_token(client)) as live:
+            live.subscribe("all", EQUIPMENT_EVENTS)
+            subscribed(client, EQUIPMENT_FIELD, before)
+
+            async def burst() -> None:
+                app: Any = client.app
+                bus = app.state.bus
+                for _ in range(4):  # offered at once: the subscriber cannot have read any
+                    bus._deliver(DomainEvent("equipment", str(device.id), "status_changed"))
+
+            call(client, burst)
+            with pytest.raises(WebSocketDisconnect) as closed:
+                for _ in range(5):
+                    live.receive()
+            assert closed.value.code == 4429 and closed.value.reason == "slow_consumer"
+        assert metric(client, f'shms_subscribers_dropped_total{{field="{EQUIPMENT_FIELD}"}}') == 1
