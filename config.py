@@ -259,7 +259,8 @@ class Settings(BaseSettings):
         default=1000,
         ge=1,
         le=1_000_000,
-        description="Events a slow subscriber may fall behind before its oldest are dropped.",
+        description="Events a subscriber may fall behind; one further behind is disconnected "
+        "(close 4429 slow_consumer) rather than shown a gap.",
     )
     shms_ws_init_timeout_seconds: float = Field(
         default=10.0,
