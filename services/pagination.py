@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, Generic, TypeVar
 
-from bson import json_util
-from bson.json_util import JSONOptions
+from bson import ObjectId, json_util
+from bson.json_util import CANONICAL_JSON_OPTIONS, JSONOptions
 
 import db
+from cache import runtime
+from cache.documents import DocumentCache
+from cache.results import tracked
 from errors import BadUserInput
 from models.base import Entity
 from models.trusted import trusted
@@ -56,6 +59,10 @@ class Page(Generic[D]):
 
 def _sort_value(doc: Entity, name: str) -> Any:
     return doc.id if name == "_id" else getattr(doc, name)
+
+
+_CANONICAL = CANONICAL_JSON_OPTIONS
+"""Filters are keyed with their BSON types: an id and its hex string are different filters."""
 
 
 def encode_cursor(doc: Entity, sort: Sort) -> str:
@@ -109,15 +116,55 @@ def _page(model: type[D], docs: list[D], args: PageArgs, sort: Sort, count: Any)
     return Page(items, len(docs) > args.first, [encode_cursor(d, sort) for d in items], count)
 
 
+async def _read_page(model: type[D], where: Query, sort: Sort, limit: int) -> list[D]:
+    cursor = db.collection(model).find(where).sort(list(sort)).limit(limit)
+    return [trusted(model, raw) for raw in await cursor.to_list(None)]
+
+
+async def _cached_page(model: type[D], where: Query, sort: Sort, limit: int) -> list[D] | None:
+    """The page from the caches: its ids from the result cache, under the generation of the
+    collection (any write to it through ``services.changes`` makes the entry unreachable), and
+    its documents from the document cache. ``None`` when there are no caches to use."""
+    state = runtime.current()
+    documents, results = state.cache, state.results
+    collection = model.get_collection_name()
+    if (
+        not isinstance(documents, DocumentCache)
+        or results is None
+        or not documents.caches(model)
+        or collection not in tracked()  # only writes through services.changes bump generations
+    ):
+        return None
+    params = {"where": json_util.dumps(where, json_options=_CANONICAL), "sort": list(sort)}
+
+    read: list[D] = []
+
+    async def compute() -> dict[str, Any]:
+        read.extend(await _read_page(model, where, sort, limit))
+        return {"ids": [str(d.id) for d in read]}
+
+    operation = f"page:{collection}:{limit}"
+    found, _ = await results.remember(operation, params, "", [collection], compute)
+    if read:  # computed by this call: the documents are at hand
+        return read
+    ids = [ObjectId(i) for i in found["ids"]]
+    by_id = await documents.get_many(model, ids)
+    return [by_id[i] for i in ids if i in by_id]
+
+
 async def paginate(model: type[D], query: Query, sort: Sort, args: PageArgs) -> Page[D]:
-    """One page of ``model`` matching ``query``; ``count`` runs only if a client asks for it."""
+    """One page of ``model`` matching ``query``; ``count`` runs only if a client asks for it.
+
+    With the caches on, a page of a cached entity is its ids from the result cache and its
+    documents from the document cache: the store is asked again only after a write to it."""
     docs: list[D] = []
     if args.first:
         # Beanie encodes the filter (enums, dates); the rows come back raw and are built
         # trusted: they are SHMS's own stored documents (models.trusted).
-        where = model.find(_with_after(query, args, sort)).get_filter_query()
-        cursor = db.collection(model).find(where).sort(list(sort)).limit(args.first + 1)
-        docs = [trusted(model, raw) for raw in await cursor.to_list(None)]
+        where = dict(model.find(_with_after(query, args, sort)).get_filter_query())
+        limit = args.first + 1
+        cached = await _cached_page(model, where, sort, limit)
+        docs = cached if cached is not None else await _read_page(model, where, sort, limit)
 
     async def count() -> int:
         return await model.find(query).count()
