@@ -47,6 +47,7 @@ from graphql import (
 from graphql import (
     GraphQLResolveInfo as _Info,
 )
+from strawberry.types.info import Info as _StrawberryInfo
 
 from auth.access import mask, value_at
 from auth.policy import REGISTRY, ROW, Access, Declaration, Kind
@@ -55,6 +56,7 @@ from schema.common import Connection, Edge
 log = logging.getLogger(__name__)
 
 Info = _Info[Any]
+StrawberryInfo: Any = _StrawberryInfo
 
 READS = "shms.reads"
 ACTS = "shms.acts"
@@ -376,40 +378,50 @@ def _default_resolve(field_name: str) -> Resolver:
 
 
 def _lean(field: GraphQLField) -> Resolver | None:
-    """A direct call for a resolver that only reads its parent (``def id(root) -> ID``).
+    """A direct call for a resolver that only reads its parent, and maybe ``info``.
 
     Strawberry runs every resolver through its argument conversion and extension chain, even
     one that takes no arguments; on a page of 100 rows that was a fifth of the request for
-    fields like ``id``. Async resolvers, resolvers with arguments, ``info``, extensions or
-    permission classes keep strawberry's path."""
-    definition = (field.extensions or {}).get("strawberry-definition")
+    fields like ``id`` and relations (``patient(root, info)``). Resolvers with arguments,
+    extensions, permission classes or directives keep strawberry's path."""
+    definition: Any = (field.extensions or {}).get("strawberry-definition")
     resolver = getattr(definition, "base_resolver", None)
     if (
         resolver is None
-        or resolver.is_async
         or resolver.arguments
         or getattr(definition, "extensions", None)
         or getattr(definition, "permission_classes", None)
         or getattr(definition, "directives", None)
     ):
         return None
-    func: Callable[[Any], Any] = getattr(resolver.wrapped_func, "__func__", resolver.wrapped_func)
+    func: Callable[..., Any] = getattr(resolver.wrapped_func, "__func__", resolver.wrapped_func)
     try:
         parameters = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
         return None
-    if (
-        len(parameters) != 1
-        or resolver.info_parameter is not None
-        or parameters[0].kind
-        not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    info_parameter = resolver.info_parameter
+    parents = [p for p in parameters if info_parameter is None or p.name != info_parameter.name]
+    if len(parents) != 1 or any(
+        p.kind not in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        and p.kind != inspect.Parameter.POSITIONAL_ONLY
+        for p in parameters
     ):
-        return None  # its one parameter is not the parent (``info``, say)
+        return None  # not (parent) or (parent, info)
+    if info_parameter is None:
 
-    def resolve(root: Any, info: Any, **args: Any) -> Any:
-        return func(root)
+        def resolve(root: Any, info: Any, **args: Any) -> Any:
+            return func(root)
 
-    return resolve
+        return resolve
+    parent, info_name = parents[0].name, info_parameter.name
+    if parameters[0].kind == inspect.Parameter.POSITIONAL_ONLY:
+        return None
+
+    def with_info(root: Any, info: Any, **args: Any) -> Any:
+        # The same Info strawberry would build: the resolver may use any of it.
+        return func(**{parent: root, info_name: StrawberryInfo(_raw_info=info, _field=definition)})
+
+    return with_info
 
 
 def enforce(schema: GraphQLSchema) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from graphql import graphql_sync
+from graphql import graphql, graphql_sync
 
 from schema.enforce import _lean
 
@@ -28,6 +28,11 @@ class Thing:
         return str(info.field_name)
 
     @strawberry.field
+    @staticmethod
+    async def related(root: strawberry.Parent[Any], info: strawberry.Info) -> str:
+        return f"{info.field_name}:{info.path.key}:{root.raw}"
+
+    @strawberry.field
     def plus(self, n: int) -> int:
         return self.raw + n
 
@@ -43,6 +48,21 @@ class Query:
         return Thing(raw=7)
 
 
+async def test_parent_and_info_readers_get_strawberrys_info() -> None:
+    schema = strawberry.Schema(Query)
+    thing: Any = schema._schema.type_map["Thing"]
+    fields = thing.fields
+    query = "{ thing { related later } }"
+    before = await graphql(schema._schema, query)
+    for name in ("related", "later"):
+        resolve = _lean(fields[name])
+        assert resolve is not None
+        fields[name].resolve = resolve
+    after = await graphql(schema._schema, query)
+    assert after.errors is None and after.data == before.data
+    assert after.data == {"thing": {"related": "related:related:7", "later": 7}}
+
+
 def test_only_parent_readers_are_made_lean_and_they_answer_the_same() -> None:
     schema = strawberry.Schema(Query)
     thing: Any = schema._schema.type_map["Thing"]
@@ -53,9 +73,12 @@ def test_only_parent_readers_are_made_lean_and_they_answer_the_same() -> None:
     assert {name for name, resolve in lean.items() if resolve is not None} == {
         "doubled",
         "tripled",
+        "caller",
+        "related",
+        "later",
     }
     for name, resolve in lean.items():
-        if resolve is not None:
+        if resolve is not None and name not in ("related", "later"):  # async: tested above
             fields[name].resolve = resolve
     after = graphql_sync(schema._schema, query)
     assert after.errors is None and after.data == before.data
