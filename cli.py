@@ -108,6 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.shms_log_level.lower(),
         # In-flight requests get this long to finish on SIGTERM (see README, Security).
         timeout_graceful_shutdown=int(settings.shms_shutdown_timeout_seconds),
+        ws_per_message_deflate=settings.shms_ws_compression,
     )
     server = ShmsServer(server_config)
     try:

@@ -275,6 +275,12 @@ class Settings(BaseSettings):
         description="Longest graceful shutdown: give it to uvicorn's "
         "`--timeout-graceful-shutdown`; open subscriptions get this long to complete.",
     )
+    shms_ws_compression: bool = Field(
+        default=False,
+        description="Compress WebSocket messages (permessage-deflate) under `shms serve`; off: "
+        "live events are small, and compressing each one for every subscriber cost a tenth "
+        "of a delivery. Plain uvicorn takes `--ws-per-message-deflate`.",
+    )
     shms_jobs_enabled: bool = Field(
         default=True,
         description="Run the background scheduler (reminders, notification delivery); one "

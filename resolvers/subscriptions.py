@@ -226,6 +226,8 @@ async def _judged(
     if judged is None:
         judged = asyncio.ensure_future(_judge(event, info, operation, kind, loader, field))
         views[key] = judged
+    if judged.done():  # the usual case for all but the viewer's first subscription
+        return judged.result()
     return await asyncio.shield(judged)
 
 

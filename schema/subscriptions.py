@@ -89,6 +89,8 @@ class EventExecutor(StrawberryGraphQLCoreExecutionContext):
 
 async def _shared(execution: asyncio.Future[ExecutionResult]) -> ExecutionResult:
     """One subscriber's wait for the shared execution; its cancellation leaves it running."""
+    if execution.done():
+        return execution.result()
     return await asyncio.shield(execution)
 
 

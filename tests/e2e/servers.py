@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,9 @@ class Server:
 
 
 @contextmanager
-def servers(count: int, env: Mapping[str, str], ready_within: float = 60) -> Iterator[list[Server]]:
+def servers(
+    count: int, env: Mapping[str, str], ready_within: float = 60, args: Sequence[str] = ()
+) -> Iterator[list[Server]]:
     """Start ``count`` uvicorn processes of ``app:app``; stop them (SIGTERM, then kill) after."""
     started: list[Server] = []
     try:
@@ -43,7 +45,7 @@ def servers(count: int, env: Mapping[str, str], ready_within: float = 60) -> Ite
             port = free_port()
             process = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "app:app", "--port", str(port),
-                 "--log-level", "warning"],
+                 "--log-level", "warning", *args],
                 cwd=ROOT,
                 env={**os.environ, **env},
                 stdout=subprocess.DEVNULL,
