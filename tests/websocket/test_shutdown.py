@@ -186,6 +186,9 @@ const client = createClient({
   url: process.env.SHMS_URL,
   connectionParams: { Authorization: `Bearer ${process.env.SHMS_TOKEN}` },
   retryAttempts: 0,
+  // Not lazy: a lazy client closes the socket itself (1000) once its last subscription
+  // completes, racing the server's 1001 that this test is about.
+  lazy: false,
   on: { closed: (event) => say({ closed: event.code, reason: event.reason }) },
 });
 client.subscribe(
