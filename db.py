@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -247,6 +247,42 @@ def create_client(mongodb_url: str, connect_timeout: float = 5.0) -> Any:
         connectTimeoutMS=timeout_ms,
         serverSelectionTimeoutMS=timeout_ms,
     )
+
+
+EMBEDDED_KEEP = 200_000
+"""Documents an append-only collection keeps on the embedded store (the audit trail): it lives
+in the server's memory and ends with it, so under load it would otherwise only grow."""
+
+_trim_logged: set[str] = set()
+
+
+def keep_newest(coll: Any, keep: int | None = None) -> int:
+    """On the embedded store, drop the oldest documents of ``coll`` past ``keep`` (10% of slack,
+    so this runs once per ``keep // 10`` inserts); on MongoDB, nothing. Returns how many went.
+
+    The store's insertion order is its age; the documents are popped from its own table,
+    which holds no other index (mongomock checks unique indexes by scanning)."""
+    if not isinstance(coll, mongomock_motor.AsyncMongoMockCollection):
+        return 0
+    keep = EMBEDDED_KEEP if keep is None else keep
+    store = getattr(coll, "_store", None)
+    documents = getattr(store, "_documents", None)
+    if not isinstance(documents, OrderedDict) or len(documents) <= keep + keep // 10:
+        return 0
+    excess = len(documents) - keep
+    with store._rwlock.writer():  # type: ignore[union-attr]
+        for _ in range(excess):
+            documents.popitem(last=False)
+    name = str(getattr(coll, "name", "?"))
+    if name not in _trim_logged:
+        _trim_logged.add(name)
+        log.warning(
+            "embedded store: keeping the newest %d %s only (it lives in memory); use MongoDB "
+            "(MONGODB_URL) for a trail that is kept",
+            keep,
+            name,
+        )
+    return excess
 
 
 async def init_database(client: Any, name: str) -> AsyncIOMotorDatabase[Any]:

@@ -295,12 +295,14 @@ class AuditTrail:
         self._reads, self._others, self._denials = {}, [], {}
         try:
             # Plain documents in one insert (copies: the driver adds ``_id`` to what it sends).
-            await db.collection(AuditEvent).insert_many([dict(e) for e in batch])
+            trail = db.collection(AuditEvent)
+            await trail.insert_many([dict(e) for e in batch])
         except Exception as exc:
             self._reads = {**reads, **self._reads}
             self._others = others + self._others
             self._denials = {**denials, **self._denials}
             raise AuditUnavailable("This access could not be audited, so it was refused") from exc
+        db.keep_newest(trail)  # the embedded store only: bounded, as it lives in memory
         if self.keep_written:
             self._written_reads += reads.values()
             self._written += [e for _, e in others]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import mongomock_motor
 import pytest
 import strawberry
 from bson import ObjectId
@@ -429,3 +430,23 @@ async def test_reads_group_by_entity_and_fields_and_split_when_large(database: A
     # Compliance finds each patient's accesses through the multikey list.
     found = await AuditEvent.find({"patient_ids": patients[1]}).to_list()
     assert len(found) == 2
+
+
+async def test_the_embedded_store_keeps_the_newest_events_only(
+    database: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In memory, under load, the trail would only grow: the embedded store keeps the newest
+    ``EMBEDDED_KEEP`` (plus a tenth of slack); MongoDB keeps everything (nothing is trimmed)."""
+    monkeypatch.setattr(db, "EMBEDDED_KEEP", 20)
+    for n in range(40):
+        t = trail()
+        t.request_id = f"req-{n}"
+        t.write("Patient", ObjectId(), None, AuditAction.UPDATE, ["lastName"])
+        await t.flush()
+    stored = await AuditEvent.find({}).sort("_id").to_list()
+    if not isinstance(db.collection(AuditEvent), mongomock_motor.AsyncMongoMockCollection):
+        assert len(stored) == 40
+        return
+    assert 20 <= len(stored) <= 22
+    assert stored[-1].request_id == "req-39"
+    assert [e.request_id for e in stored] == [f"req-{n}" for n in range(40 - len(stored), 40)]
