@@ -591,6 +591,7 @@ class _CrossOrigin:
 
 
 _frozen = False
+YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
 def _freeze_start_up_heap() -> None:
@@ -602,6 +603,12 @@ def _freeze_start_up_heap() -> None:
         _frozen = True
         gc.collect()
         gc.freeze()
+        # A request allocates thousands of short-lived objects: at the default 700 the young
+        # collections ran several times per request, and under load each was slower than the
+        # last (the 100-row read fell from 31 to 22 req/s over 1,000 requests); at 10,000
+        # throughput holds steady. Older generations keep their defaults.
+        _, middle, oldest = gc.get_threshold()
+        gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, oldest)
 
 
 class StartupError(Exception):

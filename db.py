@@ -249,7 +249,7 @@ def create_client(mongodb_url: str, connect_timeout: float = 5.0) -> Any:
     )
 
 
-EMBEDDED_KEEP = 200_000
+EMBEDDED_KEEP = 20_000
 """Documents an append-only collection keeps on the embedded store (the audit trail): it lives
 in the server's memory and ends with it, so under load it would otherwise only grow."""
 
