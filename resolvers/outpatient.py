@@ -24,11 +24,13 @@ from auth.policy import EntityKind as K
 from auth.roles import Role
 from cache import queues, runtime
 from errors import BadUserInput, Forbidden, NotFound, ShmsError, Unauthenticated
+from events.types import DomainEvent
 from metrics import metrics
 from models.base import utcnow
 from models.outpatient import OutpatientVisit as VisitDoc
 from models.outpatient import VisitPriority
 from resolvers.common import perform
+from resolvers.subscriptions import _drop_slow
 from schema.common import Connection, connection, create_data, oid, view
 from schema.context import Info
 from schema.enforce import acts, reads
@@ -342,6 +344,19 @@ class OutpatientMutation:
         return view(OutpatientVisit, visit)
 
 
+async def _queue_of(event: DomainEvent, kind: Any, key: ObjectId) -> Any:
+    """The queue after ``event``, read once for every screen showing it (the board holds no
+    patient data, so every viewer sees the same one); the event object carries the read."""
+    reads: dict[Any, asyncio.Future[Any]] = event.__dict__.setdefault("_shms_queues", {})
+    read = reads.get((kind, key))
+    if read is None:
+        read = asyncio.ensure_future(queues.queue(kind, key))
+        reads[(kind, key)] = read
+    if read.done():
+        return read.result()
+    return await asyncio.shield(read)
+
+
 @strawberry.type
 class OutpatientSubscription:
     @strawberry.subscription(
@@ -393,10 +408,12 @@ class OutpatientSubscription:
                     continue
                 # Decided afresh per event: a caller disabled meanwhile is refused here.
                 await info.context.for_event(FIELD).access.scope(K.OUTPATIENT_BOARD)
-                current = await queues.queue(kind, key)
+                current = await _queue_of(event, kind, key)
                 yield OutpatientBoardEvent(
                     change=event.change, at=event.happened_at, board=board(current, utcnow())
                 )
+            if getattr(stream, "overflowed", False):
+                await _drop_slow(info, FIELD)
             if expired:
                 raise Unauthenticated(
                     "The token of this subscription expired; subscribe again with a fresh one",

@@ -95,3 +95,39 @@ def test_an_unknown_clinic_is_not_found(client: TestClient) -> None:
     with subscriber(client, "graphql-transport-ws", screen) as live:
         live.subscribe("x", BOARD_EVENTS, departmentId="0000000000000000000000ab")
         assert refusal(live.receive()) == "NOT_FOUND"
+
+
+def test_screens_of_one_clinic_share_one_queue_read_per_event(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three screens of one clinic: each change reads the queue once, not once per screen."""
+    from cache import queues
+
+    dept = call(client, factories.department, code="OPD2")
+    patient = call(client, factories.patient)
+    screen = token_for(client.app, roles=["service"])
+    reads: list[Any] = []
+    real = queues.queue
+
+    async def counted(kind: Any, key: Any) -> Any:
+        reads.append((kind, key))
+        return await real(kind, key)
+
+    monkeypatch.setattr(queues, "queue", counted)
+    with subscriber(client, "graphql-transport-ws", screen) as live:
+        for n in range(3):
+            live.subscribe(f"s{n}", BOARD_EVENTS, departmentId=str(dept.id))
+        for _ in range(3):
+            live.receive()  # the three snapshots, one read each
+        before = len(reads)
+        data(
+            client,
+            desk(client),
+            WALK_IN,
+            input={"patientId": str(patient.id), "departmentId": str(dept.id)},
+        )
+        boards = [live.receive() for _ in range(3)]
+        assert {m["id"] for m in boards} == {"s0", "s1", "s2"}
+        assert all(entries(m["payload"]) == [(1, "WAITING", 1)] for m in boards)
+        # One read for the walk-in's own answer (its position), one shared by the three screens.
+        assert len(reads) - before == 2
