@@ -40,7 +40,7 @@ from models.laboratory import (
     SpecimenType,
 )
 from models.outpatient import OutpatientVisit, VisitStatus
-from models.patients import Patient, Sex
+from models.patients import Patient, Sex, age_on
 from models.staff import Doctor
 from services import laboratory
 
@@ -312,7 +312,7 @@ def _order(
             created_at=collected_at,
             updated_at=received_at,
         )
-    age = laboratory.age_on(patient.date_of_birth, collected_at.date())
+    age = age_on(patient.date_of_birth, collected_at.date())
     results: list[LabResult] = []
     for test in tests:
         for analyte in test.analytes:

@@ -35,11 +35,11 @@ from models.outpatient import (
     VisitStatus,
     VisitStatusChange,
 )
-from models.patients import Patient
+from models.patients import Patient, age_on
 from models.scheduling import Appointment, AppointmentStatus
 from models.staff import Doctor
 from services import care
-from services.outpatient import ELDERLY_AGE, age_on, queue_day
+from services.outpatient import ELDERLY_AGE, queue_day
 
 VISIT_KIND = 0x30
 """The collection byte of demo visit ids (``demo.ids`` layout: epoch, kind, sequence)."""

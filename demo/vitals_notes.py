@@ -32,7 +32,7 @@ from models.patients import Patient, Sex
 from models.scheduling import Appointment, AppointmentStatus
 from models.staff import Nurse
 from models.vitals import VitalSigns
-from services import notes, vitals
+from services import notes, signing, vitals
 
 BATCH = 1000
 HYPERTENSIVE = frozenset({"I10", "I50.9", "I25.10"})
@@ -176,7 +176,7 @@ def _build(c: _Context) -> tuple[VitalSigns, ClinicalNote]:
         created_at=started,
         updated_at=signed,
     )
-    note.content_hash = notes.digest(notes.canonical(note))
+    note.content_hash = signing.digest(notes.canonical(note))
     return vital, note
 
 

@@ -98,6 +98,11 @@ class CareLink(BaseModel):
     until: UtcDatetime | None = None
 
 
+def age_on(born: date, day: date) -> int:
+    """Completed years on ``day`` (a birthday counts from that day)."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
 class Patient(Entity):
     first_name: Name
     last_name: Name

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -60,7 +60,7 @@ from models.laboratory import (
 )
 from models.notifications import NotificationKind, Recipient, RecipientKind
 from models.outpatient import OutpatientVisit
-from models.patients import Patient, Sex
+from models.patients import Patient, Sex, age_on
 from models.staff import Doctor
 from services import billing, common, notifications
 from services.changes import changed
@@ -407,10 +407,6 @@ async def reject_sample(sample_id: ObjectId, reason: str, by: str) -> LabSample:
 
 
 # -- results --------------------------------------------------------------------------------------
-
-
-def age_on(born: date, day: date) -> int:
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 def reference_for(analyte: Analyte, sex: Sex, age_years: int) -> ReferenceRange | None:

@@ -7,8 +7,6 @@ note's stored fields are never updated again except to append signed addenda.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ from models.patients import Patient
 from services import common
 from services.changes import changed
 from services.pagination import BY_ID, Page, PageArgs, Query, both, paginate
+from services.signing import canonical_json, digest
 from services.validation import Problems, merged
 from services.vitals import check_encounter
 
@@ -52,15 +51,9 @@ def _ref(value: ObjectId | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _serialise(content: Mapping[str, Any]) -> str:
-    """Canonical JSON: sorted keys, no insignificant whitespace, UTF-8 (RFC 8785's subset for
-    strings, integers and nulls, which is all a note holds)."""
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def canonical(note: ClinicalNote) -> str:
     """What a signature covers: the note's identity, links, type, words, author, signer, time."""
-    return _serialise(
+    return canonical_json(
         {
             "v": CANONICAL_VERSION,
             "id": _ref(note.id),
@@ -80,7 +73,7 @@ def canonical(note: ClinicalNote) -> str:
 
 def addendum_canonical(note: ClinicalNote, addendum: Addendum) -> str:
     """An addendum's signature covers its words and author, and the note hash it amends."""
-    return _serialise(
+    return canonical_json(
         {
             "v": CANONICAL_VERSION,
             "noteId": _ref(note.id),
@@ -92,10 +85,6 @@ def addendum_canonical(note: ClinicalNote, addendum: Addendum) -> str:
             "signedAt": _instant(addendum.signed_at),
         }
     )
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,7 +44,7 @@ from models.outpatient import (
     VisitStatus,
     VisitStatusChange,
 )
-from models.patients import Patient
+from models.patients import Patient, age_on
 from models.scheduling import Appointment, AppointmentStatus
 from models.staff import Doctor
 from services import common, scheduling
@@ -146,10 +146,6 @@ async def queued(
 def queue_day(moment: datetime, zone: ZoneInfo | None) -> str:
     """The facility's calendar day of ``moment``: queue numbers restart every day."""
     return (moment.astimezone(zone) if zone is not None else moment).date().isoformat()
-
-
-def age_on(born: date, day: date) -> int:
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 def default_priority(patient: Patient, now: datetime) -> VisitPriority:

@@ -25,8 +25,6 @@ next step completes rather than a contradiction:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,7 +67,7 @@ from models.radiology import (
 )
 from models.scheduling import SLOT, ReservedResource, grid_slots, on_grid
 from models.staff import Doctor, Nurse
-from services import billing, common, scheduling
+from services import billing, common, scheduling, signing
 from services.changes import changed
 from services.pagination import ASC, BY_ID, Page, PageArgs, Query, Sort, both, paginate
 from services.validation import Problems, build, instant, require
@@ -654,8 +652,7 @@ def content_hash(report: ImagingReport) -> str:
         "text": report.text,
         "signed_at": report.signed_at.isoformat(),
     }
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return signing.digest(signing.canonical_json(content))
 
 
 _REPORTABLE = (ImagingStudyStatus.IN_PROGRESS, ImagingStudyStatus.COMPLETED)

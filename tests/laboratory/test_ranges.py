@@ -8,8 +8,8 @@ import pytest
 
 from demo.laboratory import _CATALOGUE
 from models.laboratory import Analyte, ReferenceRange, ResultFlag
-from models.patients import Sex
-from services.laboratory import age_on, flag_for, reference_for
+from models.patients import Sex, age_on
+from services.laboratory import flag_for, reference_for
 
 
 def analyte(test: str, code: str) -> Analyte:

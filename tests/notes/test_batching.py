@@ -9,7 +9,7 @@ from beanie import PydanticObjectId
 
 from models.clinical import PerformerRole
 from models.notes import ClinicalNote, NoteStatus, NoteType
-from services import notes
+from services import notes, signing
 from tests import factories
 from tests.graphql.test_batching import _count
 from tests.vitals.helpers import HOUR_AGO
@@ -47,7 +47,7 @@ async def _notes(count: int) -> tuple[Any, Any]:
             signed_at=HOUR_AGO,
             chart_patient_id=patient.id,
         )
-        note.content_hash = notes.digest(notes.canonical(note))
+        note.content_hash = signing.digest(notes.canonical(note))
         await note.insert()
     return dept, me
 
