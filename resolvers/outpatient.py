@@ -10,8 +10,6 @@ patient is taken from it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from collections.abc import AsyncGenerator
 from functools import partial
 from typing import Any
@@ -22,15 +20,14 @@ from bson import ObjectId
 from auth.policy import Action
 from auth.policy import EntityKind as K
 from auth.roles import Role
-from cache import queues, runtime
-from errors import BadUserInput, Forbidden, NotFound, ShmsError, Unauthenticated
+from cache import queues
+from errors import BadUserInput, Forbidden, NotFound
 from events.types import DomainEvent
-from metrics import metrics
 from models.base import utcnow
 from models.outpatient import OutpatientVisit as VisitDoc
 from models.outpatient import VisitPriority
 from resolvers.common import perform
-from resolvers.subscriptions import _drop_slow
+from resolvers.subscriptions import live
 from schema.common import Connection, connection, create_data, oid, view
 from schema.context import Info
 from schema.enforce import acts, reads
@@ -372,38 +369,13 @@ class OutpatientSubscription:
     ) -> AsyncGenerator[OutpatientBoardEvent, None]:
         kind, key = _one_queue(department_id, doctor_id)
         await _queue_row(info, kind, key)  # NOT_FOUND for an unknown clinic or doctor
-        bus = runtime.current().bus
-        if bus is None:
-            raise ShmsError("Live updates are not available: this process has no event bus")
         ref = "department_id" if kind == "department" else "doctor_id"
-        stream = bus.subscribe([VISITS])
-        principal = info.context.principal
-        expires_at = principal.expires_at if principal is not None else None
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            end = getattr(stream, "end", None)  # ends the bus subscription: the loop stops
-            if end is not None:
-                end()
-
-        # Lives no longer than its token, like every subscription (resolvers/subscriptions.py).
-        timer = (
-            asyncio.get_running_loop().call_later(max(0.0, expires_at - time.time()), expire)
-            if expires_at is not None
-            else None
-        )
-        metrics.subscriptions_open[FIELD] += 1
-        try:
+        async with live(info, FIELD, [VISITS]) as events:
             now = utcnow()
             yield OutpatientBoardEvent(
                 change="snapshot", at=now, board=board(await queues.queue(kind, key), now)
             )
-            async for event in stream:
-                if expires_at is not None and time.time() >= expires_at:
-                    expire()
-                    break
+            async for event in events:
                 if event.refs.get(ref) != str(key):
                     continue
                 # Decided afresh per event: a caller disabled meanwhile is refused here.
@@ -412,18 +384,3 @@ class OutpatientSubscription:
                 yield OutpatientBoardEvent(
                     change=event.change, at=event.happened_at, board=board(current, utcnow())
                 )
-            if getattr(stream, "overflowed", False):
-                await _drop_slow(info, FIELD)
-            if expired:
-                raise Unauthenticated(
-                    "The token of this subscription expired; subscribe again with a fresh one",
-                    reason="token_expired",
-                )
-        finally:
-            metrics.subscriptions_open[FIELD] -= 1
-            if timer is not None:
-                timer.cancel()
-            close = getattr(stream, "aclose", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    await close()

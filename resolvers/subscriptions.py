@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterable
 from typing import Any
 
 import strawberry
@@ -128,24 +128,22 @@ async def _refuse_unfollowable(kind: str, check: _Filter, patient: str | None = 
         raise NotFound(entity, id)
 
 
-async def _visible(
-    info: Info,
-    field: str,
-    kind: K,
-    entity: str,
-    loader: str,
-    child: str,
-    wanted: Callable[[DomainEvent], bool],
-    keep: Callable[[DomainEvent, Any], bool] = lambda event, row: True,
-) -> AsyncGenerator[Visible, None]:
-    """The events of ``entity`` that pass ``wanted`` (references) and ``keep`` (the row), with
-    their row loaded and checked on a fresh context; ends when the bus closes."""
-    await info.context.access.scope(kind)  # no row grant at all: FORBIDDEN now, not silence
+@contextlib.asynccontextmanager
+async def live(
+    info: Info, field: str, entities: Collection[str]
+) -> AsyncIterator[AsyncIterator[DomainEvent]]:
+    """The bus's events of ``entities`` for one subscription, from the moment this is entered
+    (so a snapshot read inside follows no event it could miss), with what every subscription
+    owes: it lives no longer than its token, is counted while open, and a subscriber too far
+    behind is disconnected (``_drop_slow``).
+
+    A timer ends it at the token's ``exp`` even when no event comes, and every event checks
+    again (a late timer changes nothing); it then ends with UNAUTHENTICATED (``token_expired``).
+    """
     bus = runtime.current().bus
     if bus is None:
         raise ShmsError("Live updates are not available: this process has no event bus")
-    operation = info.operation.name.value if info.operation.name else field
-    stream = bus.subscribe([entity])
+    stream = bus.subscribe(entities)
     principal = info.context.principal
     expires_at = principal.expires_at if principal is not None else None
     expired = False
@@ -153,13 +151,17 @@ async def _visible(
     def expire() -> None:
         nonlocal expired
         expired = True
-        end = getattr(stream, "end", None)  # ends the bus subscription: the loop below stops
+        end = getattr(stream, "end", None)  # ends the bus subscription: the loop stops
         if end is not None:
             end()
 
-    # The subscription lives no longer than the token it was opened with: a timer ends it at
-    # ``exp`` even when no event comes, and every event checks again (a late timer changes
-    # nothing). It then ends with an UNAUTHENTICATED error (reason ``token_expired``).
+    async def events() -> AsyncIterator[DomainEvent]:
+        async for event in stream:
+            if expires_at is not None and time.time() >= expires_at:
+                expire()
+                return
+            yield event
+
     timer = (
         asyncio.get_running_loop().call_later(max(0.0, expires_at - time.time()), expire)
         if expires_at is not None
@@ -167,19 +169,7 @@ async def _visible(
     )
     metrics.subscriptions_open[field] += 1
     try:
-        async for event in stream:
-            if expires_at is not None and time.time() >= expires_at:
-                expire()
-                break
-            if not wanted(event):
-                continue
-            judged = await _judged(event, info, operation, kind, loader, field)
-            if judged is None:
-                continue
-            row, context = judged
-            if not keep(event, row):
-                continue
-            yield event, row, context
+        yield events()
         if getattr(stream, "overflowed", False):
             await _drop_slow(info, field)
         if expired:
@@ -193,7 +183,35 @@ async def _visible(
         metrics.subscriptions_open[field] -= 1
         close = getattr(stream, "aclose", None)
         if close is not None:
-            await close()
+            with contextlib.suppress(Exception):
+                await close()
+
+
+async def _visible(
+    info: Info,
+    field: str,
+    kind: K,
+    entity: str,
+    loader: str,
+    child: str,
+    wanted: Callable[[DomainEvent], bool],
+    keep: Callable[[DomainEvent, Any], bool] = lambda event, row: True,
+) -> AsyncGenerator[Visible, None]:
+    """The events of ``entity`` that pass ``wanted`` (references) and ``keep`` (the row), with
+    their row loaded and checked on a fresh context; ends when the bus closes."""
+    await info.context.access.scope(kind)  # no row grant at all: FORBIDDEN now, not silence
+    operation = info.operation.name.value if info.operation.name else field
+    async with live(info, field, [entity]) as events:
+        async for event in events:
+            if not wanted(event):
+                continue
+            judged = await _judged(event, info, operation, kind, loader, field)
+            if judged is None:
+                continue
+            row, context = judged
+            if not keep(event, row):
+                continue
+            yield event, row, context
 
 
 def _viewer(context: Context, operation: str) -> tuple[Any, ...]:
