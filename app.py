@@ -65,9 +65,13 @@ from auth import oauth, status
 from auth.identity import authenticate
 from auth.tokens import TokenService
 from cache import runtime
+from cache.beds import install as install_live_beds
+from cache.beds import start as start_live_beds
 from cache.connection import connect_redis
 from cache.connection import ping as redis_ping
 from cache.documents import DocumentCache
+from cache.emergency import install as install_live_ed_boards
+from cache.emergency import start as start_live_ed_boards
 from cache.equipment import install as install_live_equipment
 from cache.equipment import start as start_live_equipment
 from cache.queues import install as install_live_queues
@@ -759,7 +763,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         log.info("SHMS ready on %s (%s mode)", where, settings.shms_env)
         await _seed_if_wanted(settings)
         await start_live_equipment(redis, settings, bus)
+        await start_live_beds(redis, settings, bus)  # the bed board (cache/beds.py)
         await start_live_queues(redis, settings, bus)  # outpatient queues (cache/queues.py)
+        await start_live_ed_boards(redis, settings, bus)  # ED boards (cache/emergency.py)
         app.state.scheduler = scheduler = create_scheduler(settings, redis)
         if settings.shms_jobs_enabled:
             scheduler.start()  # runs only while this worker holds the Redis lease
@@ -771,7 +777,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await bus.aclose()  # open subscriptions complete cleanly; the Redis reader stops
             await graphql.close_websockets(settings.shms_shutdown_timeout_seconds)  # then 1001
             install_live_equipment(None)
+            install_live_beds(None)
             install_live_queues(None)
+            install_live_ed_boards(None)
             runtime.install(runtime.Runtime())  # services outside an app see no cache, no bus
             status.install(None)
             await app.state.tokens.aclose()

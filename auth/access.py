@@ -47,11 +47,13 @@ if TYPE_CHECKING:
 NOTHING: Query = {"_id": {"$exists": False}}
 
 
-def audit_action(action: str) -> AuditAction:
-    """The audit trail's coarse verb for a policy action (its ``operation`` keeps the detail)."""
+def audit_action(action: str, entity: Kind | None = None) -> AuditAction:
+    """The audit trail's coarse verb for a policy action (its ``operation`` keeps the detail):
+    CREATE for the shared creating actions and those the entity declares as creating."""
     if action == Action.BREAK_GLASS:
         return AuditAction.BREAK_GLASS
-    return AuditAction.CREATE if action in CREATES else AuditAction.UPDATE
+    creates = action in CREATES or (entity is not None and action in REGISTRY[entity].creates)
+    return AuditAction.CREATE if creates else AuditAction.UPDATE
 
 
 def mask(value: str | None) -> str | None:
@@ -197,7 +199,7 @@ class AccessControl:
                 return rels
             facts = care.of(row if d.patient == "id" else patient)
             now = utcnow()
-            if patient_id in p.glass or facts.treated_by(p.staff_id, now):
+            if patient_id in p.glass or facts.treated_by(p.staff_id, now, p.ward_id):
                 rels.add(Rel.CARE)
             if p.staff_id is not None and any(value_at(row, f) == p.staff_id for f in d.clinicians):
                 rels.add(Rel.CARE)
@@ -385,11 +387,14 @@ class AccessControl:
             if d.patient == "id":  # the patient entity itself: its own derived relations
                 if p.staff_id is not None:
                     out.append(care.where(clinician=p.staff_id))
+                if p.ward_id is not None:
+                    out.append(care.where(ward=p.ward_id))
                 return out + ([{"_id": {"$in": sorted(p.glass)}}] if p.glass else [])
             if p.staff_id is not None:
                 out += [{stored(f): p.staff_id} for f in d.clinicians]
             treated = await self._patients("clinician", p.staff_id) if p.staff_id else []
-            ids = sorted(set(treated) | set(p.glass))
+            ward = await self._patients("ward", p.ward_id) if p.ward_id else []
+            ids = sorted(set(treated) | set(ward) | set(p.glass))
             if ids:
                 out.append({patient: {"$in": ids}})
             return out
@@ -403,11 +408,11 @@ class AccessControl:
         return []
 
     async def _patients(self, by: str, key: ObjectId) -> list[ObjectId]:
-        """Patients a clinician treats or a department sees now: one indexed query, once per
-        request."""
+        """Patients a clinician or a ward's team treats, or a department sees, now: one indexed
+        query, once per request."""
         memo = (by, key)
         if memo not in self._patients_where:
-            query = care.where(clinician=key) if by == "clinician" else care.where(department=key)
+            query = care.where(**{by: key})
             ids = await db.collection(Patient).distinct("_id", query)
             self._patients_where[memo] = sorted(ids)
         return self._patients_where[memo]
@@ -432,7 +437,7 @@ class AccessControl:
         whether the named record exists or not, while the audit keeps the ids it names."""
         if not self.may_ever(entity, action):
             self.audit.denied(
-                entity, entity_id, patient_id, audit_action(action), "no role grants it"
+                entity, entity_id, patient_id, audit_action(action, entity), "no role grants it"
             )
             raise Forbidden(f"Not allowed to {action} {entity} records")
 
@@ -464,7 +469,7 @@ class AccessControl:
         if best(rules, self.principal.roles, rels) == Access.NONE:
             target = getattr(row, "id", None) or getattr(patient, "id", None)
             about = patient_id or (patient.id if patient else None) or patient_of(entity, row)
-            self.audit.denied(entity, target, about, audit_action(action), "not permitted")
+            self.audit.denied(entity, target, about, audit_action(action, entity), "not permitted")
             raise Forbidden(f"Not allowed to {action} this {entity}")
 
     def wrote(
@@ -481,7 +486,7 @@ class AccessControl:
             entity,
             row.id,
             patient_id,
-            audit_action(action),
+            audit_action(action, entity),
             sorted(camel(f) for f in fields),  # the GraphQL names, as reads record them
             self.principal.glass.get(patient_id) if patient_id else None,
             note=note,

@@ -11,7 +11,8 @@ response into an error: an access that cannot be audited must not silently succe
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -69,6 +70,9 @@ class _Read:
     fields: set[str]
     withheld: set[str]
     glass: str | None
+    at: datetime = field(default_factory=utcnow)
+    """When it was first read: the event's time, so a read and a refusal made after it in the
+    same request keep that order in the trail (not the time of the flush)."""
 
 
 MAX_RECORDS_PER_EVENT = 1000
@@ -135,11 +139,12 @@ class AuditTrail:
         withheld: Iterable[str] = (),
         reason: str | None = None,
         break_glass: bool = False,
+        at: datetime | None = None,
     ) -> dict[str, Any]:
         """An event as MongoDB stores it; ``AuditEvent`` validates the same shape on reads."""
         who = self.principal
         return {
-            "at": utcnow(),
+            "at": at or utcnow(),
             "actor_subject": who.subject if who else ANONYMOUS,
             "actor_roles": sorted(who.roles) if who else [],
             "action": action.value,
@@ -272,6 +277,7 @@ class AuditTrail:
                     withheld,
                     glass,
                     glass is not None,
+                    at=part[0].at,
                 )
                 out.append((part[0].seq, event))
         return out

@@ -108,6 +108,7 @@ async def principal_from_claims(
         patient_id=object_id(claims.get("pid")),
         staff_id=object_id(claims.get("sid")),
         department_id=object_id(claims.get("did")),
+        ward_id=object_id(claims.get("wid")),
         client_id=str(client) if client else None,
         token_id=str(claims["jti"]) if claims.get("jti") else None,
         expires_at=int(claims["exp"]) if claims.get("exp") else None,

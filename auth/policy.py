@@ -141,6 +141,10 @@ class CareSource:
 
     ``lifetime`` maps a status to how long after the row's ``ends`` instant the relationship
     lasts (``None``: as long as the row keeps that status); statuses not listed give none.
+
+    ``ward`` names the row's ward: while the row's status is one of ``ward_statuses`` the
+    nurses assigned to that ward (``Nurse.ward_id``) treat the patient too: an admission's ward
+    team, for as long as the patient lies there and no longer.
     """
 
     clinician: str
@@ -148,6 +152,11 @@ class CareSource:
     department: str | None = None
     ends: str | None = None
     status: str = "status"
+    ward: str | None = None
+    ward_statuses: frozenset[str] = frozenset()
+    also: tuple[str, ...] = ()
+    """Further fields naming clinicians related exactly like ``clinician`` (a surgery's
+    anaesthetist beside its surgeon)."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +184,9 @@ class Declaration:
     inputs: tuple[str, ...] = ()
     """For an entity with no collection: the collections it is computed from."""
     care: CareSource | None = None
+    creates: frozenset[str] = frozenset()
+    """Actions of this entity, beyond ``CREATES``, that bring a new record into being (admit,
+    register, record...): the audit trail files them as CREATE."""
     order: tuple[tuple[str, int], ...] = (("_id", 1),)
     """The order of this entity's nested lists."""
     graphql_types: tuple[str, ...] = ()

@@ -24,7 +24,8 @@ class Principal:
 
     ``subject`` is the token's ``sub`` (an account id, or a client id for service clients).
     The linked record ids say whose data is "their own" (patients) or which department and
-    staff record they act as (staff). ``glass`` holds patients opened by break-the-glass.
+    staff record they act as (staff), and a nurse's ward. ``glass`` holds patients opened by
+    break-the-glass.
     """
 
     subject: str
@@ -32,6 +33,8 @@ class Principal:
     patient_id: ObjectId | None = None
     staff_id: ObjectId | None = None
     department_id: ObjectId | None = None
+    ward_id: ObjectId | None = None
+    """A nurse's assigned ward, from their staff record as it stands now (never from a token)."""
     client_id: str | None = None
     token_id: str | None = None
     expires_at: int | None = None

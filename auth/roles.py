@@ -17,6 +17,8 @@ class Role(StrEnum):
     COMPLIANCE = "compliance"  # reads the audit trail
     LAB_TECHNICIAN = "lab_technician"  # collects and receives samples, enters lab results
     RADIOLOGIST = "radiologist"  # performs imaging studies and reports them (a doctor's account)
+    PHARMACIST = "pharmacist"  # the drug master, pharmacy stock, dispensing
+    STOREKEEPER = "storekeeper"  # non-drug supplies: receiving, issuing, reordering
 
 
 CLINICIANS = frozenset({Role.DOCTOR, Role.NURSE})

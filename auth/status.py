@@ -89,6 +89,7 @@ def collection_of(model: type[StaffMember]) -> str:
 
 _STAFF_BY_COLLECTION = {collection_of(m): m for m in STAFF_MODELS.values()}
 _ACCOUNT_FIELDS = {"active": 1, "roles": 1, "patient_id": 1, "staff_id": 1, "department_id": 1}
+_STAFF_FIELDS = {"active": 1, "department_id": 1, "ward_id": 1}
 
 
 def disabled() -> Unauthenticated:
@@ -132,9 +133,15 @@ class Record:
     patient_id: ObjectId | None = None
     staff_id: ObjectId | None = None
     department_id: ObjectId | None = None
+    ward_id: ObjectId | None = None
 
     def encode(self) -> str:
-        links = {"p": self.patient_id, "s": self.staff_id, "d": self.department_id}
+        links = {
+            "p": self.patient_id,
+            "s": self.staff_id,
+            "d": self.department_id,
+            "w": self.ward_id,
+        }
         body: dict[str, Any] = {"a": self.active, "r": sorted(r.value for r in self.roles)}
         body.update({k: str(v) for k, v in links.items() if v is not None})
         return json.dumps(body, separators=(",", ":"))
@@ -150,6 +157,7 @@ class Record:
             patient_id=ObjectId(body["p"]) if "p" in body else None,
             staff_id=ObjectId(body["s"]) if "s" in body else None,
             department_id=ObjectId(body["d"]) if "d" in body else None,
+            ward_id=ObjectId(body["w"]) if "w" in body else None,
         )
 
     @classmethod
@@ -161,6 +169,7 @@ class Record:
             patient_id=raw.get("patient_id"),
             staff_id=raw.get("staff_id"),
             department_id=raw.get("department_id"),
+            ward_id=raw.get("ward_id"),
         )
 
 
@@ -196,7 +205,7 @@ async def _read_mongo(refs: Sequence[Ref]) -> dict[Ref, Record | None]:
         else:
             model = Account if kind == "account" else _STAFF_BY_COLLECTION[kind]
             ids = {ObjectId(ref.ident): ref for ref in wanted}
-            fields = _ACCOUNT_FIELDS if kind == "account" else {"active": 1, "department_id": 1}
+            fields = _ACCOUNT_FIELDS if kind == "account" else _STAFF_FIELDS
             rows = db.collection(model).find({"_id": {"$in": list(ids)}}, fields)
             async for raw in rows:
                 found[ids[raw["_id"]]] = Record.of(raw)
@@ -276,6 +285,9 @@ class StatusCache:
             departments = [r.department_id for r in staff if r.department_id is not None]
             if departments:
                 out["did"] = str(departments[0])
+        # A nurse's ward team is where they work now: never what a token says.
+        wards = [r.ward_id for r in staff if r.ward_id is not None]
+        out["wid"] = str(wards[0]) if wards and Role.NURSE in roles else None
         return out
 
     async def recheck(self, principal: Principal) -> None:
@@ -300,6 +312,10 @@ class StatusCache:
         if roles_of(vetted, self.settings) != principal.roles:
             raise Unauthenticated(
                 "The roles of this account changed; sign in again", reason="roles_revoked"
+            )
+        if object_id(vetted.get("wid")) != principal.ward_id:
+            raise Unauthenticated(
+                "This nurse's ward changed; subscribe again", reason="ward_changed"
             )
         principal.standing.checked_at = self.clock()
 

@@ -69,6 +69,10 @@ DEMO_ACCOUNTS = (
     DemoAccount(
         "radiologist", "demo-radiologist-pass", Role.RADIOLOGIST, None, ids.doctor_id(8), Doctor
     ),
+    DemoAccount("pharmacist", "demo-pharmacist-pass", Role.PHARMACIST),
+    # A second pharmacist: controlled substances need another person's confirmation.
+    DemoAccount("pharmacist2", "demo-pharmacist2-pass", Role.PHARMACIST),
+    DemoAccount("storekeeper", "demo-storekeeper-pass", Role.STOREKEEPER),
 )
 """Account ``n`` (from 1) has ``account_id(n)``."""
 

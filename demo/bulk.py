@@ -149,9 +149,7 @@ class _Builder:
             declaration = REGISTRY.for_model(model)
             assert declaration is not None and declaration.care is not None
             for row in rows:
-                link = care.link_of(declaration.care, row)
-                if link is not None:
-                    found[row["patient_id"]].append(link)
+                found[row["patient_id"]].extend(care.links_of(declaration.care, row))
         for patient in self.patients:
             links = care.merge(found.get(patient["_id"], []))
             patient["care"] = [link.model_dump(exclude_none=True) for link in links]
@@ -444,6 +442,7 @@ class _Builder:
                             "source_id": visit["_id"],
                             "department_id": department,
                             "created_at": end,
+                            "claim_id": None,
                         }
                     )
             payments: list[Raw] = []
@@ -463,6 +462,8 @@ class _Builder:
                         "method": rng.choice(("card", "cash", "bank_transfer", "insurance")),
                         "reference": None,
                         "received_at": _minute(received),
+                        "payer": "patient",
+                        "claim_id": None,
                     }
                 )
             paid = sum(p["amount"] for p in payments)
@@ -480,6 +481,10 @@ class _Builder:
                     "total_charged": total,
                     "total_paid": paid,
                     "insurance": None,
+                    "insurer_due": 0,  # no claims in bulk data: the patient owes the rest
+                    "insurer_paid": 0,
+                    "written_off": 0,
+                    "write_offs": [],
                 }
             )
 

@@ -13,12 +13,18 @@ from tqdm import tqdm
 import db
 from demo import calendars
 from demo.accounts import seed_accounts
+from demo.emergency import seed_emergency
 from demo.facility import Facility, build_facility
+from demo.insurance import seed_insurance
 from demo.laboratory import seed_laboratory
+from demo.orders import seed_orders
 from demo.outpatient import seed_outpatient
+from demo.pharmacy import seed_pharmacy
 from demo.population import Batch, Population
 from demo.radiology import seed_radiology
+from demo.theatre import seed_theatre
 from demo.vitals_notes import seed_vitals_notes
+from demo.wards import seed_wards
 from models import (
     AdminStaff,
     Appointment,
@@ -35,9 +41,16 @@ from models import (
     TreatmentPlan,
     WorkingHours,
 )
+from models.admissions import Admission
+from models.drugs import Drug
+from models.emergency import EmergencyVisit
+from models.insurance import Claim, InsurancePolicy, Payer
 from models.laboratory import AccessionCounter, LabOrder, LabResult, LabSample, LabTest
 from models.notes import ClinicalNote
+from models.nursing import NursingCarePlan, NursingTask
+from models.orders import DoctorOrder
 from models.outpatient import OutpatientQueueNumber, OutpatientVisit
+from models.pharmacy import Dispense, StockBatch, StockMovement
 from models.radiology import (
     ImagingAccessionCounter,
     ImagingOrder,
@@ -46,7 +59,9 @@ from models.radiology import (
     ImagingStudy,
 )
 from models.scheduling import ACTIVE_APPOINTMENT_STATUSES, grid_slots, held_resources
+from models.theatre import OperatingTheatre, SurgeryBooking, SurgicalRecord
 from models.vitals import VitalSigns
+from models.wards import Bed, Ward
 from services import care
 
 D = TypeVar("D", bound=Document)
@@ -69,6 +84,23 @@ MODULE_MODELS: dict[str, type[Document]] = {
     "imaging_report_drafts": ImagingReportDraft,
     "imaging_reports": ImagingReport,
     "imaging_accession_counters": ImagingAccessionCounter,
+    "drugs": Drug,
+    "stock_batches": StockBatch,
+    "dispenses": Dispense,
+    "stock_movements": StockMovement,
+    "operating_theatres": OperatingTheatre,
+    "surgery_bookings": SurgeryBooking,
+    "surgical_records": SurgicalRecord,
+    "emergency_visits": EmergencyVisit,
+    "doctor_orders": DoctorOrder,
+    "nursing_care_plans": NursingCarePlan,
+    "nursing_tasks": NursingTask,
+    "wards": Ward,
+    "beds": Bed,
+    "admissions": Admission,
+    "payers": Payer,
+    "insurance_policies": InsurancePolicy,
+    "claims": Claim,
 }
 """The clinical modules' collections (seeded by their own ``demo/<module>.py``, from the
 appointments), by their ``SeedSummary`` field; the numbering counters are here too, so a drop
@@ -127,6 +159,23 @@ class SeedSummary:
     imaging_report_drafts: int = 0
     imaging_reports: int = 0
     imaging_accession_counters: int = 0
+    drugs: int = 0
+    stock_batches: int = 0
+    dispenses: int = 0
+    stock_movements: int = 0
+    operating_theatres: int = 0
+    surgery_bookings: int = 0
+    surgical_records: int = 0
+    emergency_visits: int = 0
+    doctor_orders: int = 0
+    nursing_care_plans: int = 0
+    nursing_tasks: int = 0
+    wards: int = 0
+    beds: int = 0
+    admissions: int = 0
+    payers: int = 0
+    insurance_policies: int = 0
+    claims: int = 0
 
     @property
     def total(self) -> int:
@@ -218,6 +267,7 @@ async def seed_demo(patients: int = 200, *, progress: bool = False) -> SeedSumma
             await _insert_batch(batch, summary)
             bar.update(last - first)
     before = await _module_counts()
+    held = await db.collection(Reservation).count_documents({})  # modules book too (theatres)
     # Clinical modules, seeded from the appointments above in this order (each reads the last):
     # outpatient visits and queues
     await seed_outpatient()  # a visit per checked-in or completed appointment, today's queue
@@ -227,8 +277,19 @@ async def seed_demo(patients: int = 200, *, progress: bool = False) -> SeedSumma
     await seed_laboratory()  # the catalogue, and orders from completed visits
     # radiology
     await seed_radiology()  # imaging orders from completed visits, studies, final reports
+    await seed_pharmacy()  # drug master, batches, past dispenses and their charges (before claims)
+    # operating theatres: a Surgery department (counted below), its team, past and coming cases
+    for name, added in (await seed_theatre()).items():
+        setattr(summary, name, getattr(summary, name) + added)
+    # emergency department
+    await seed_emergency()  # two weeks of disposed ED visits, and today's live board
+    await seed_wards()  # wards, beds, nurses' wards, current and past admissions
+    # doctor orders and nursing care: keep AFTER the wards/admissions seed (reads its admissions)
+    await seed_orders()  # orders, a care plan and their tasks per active admission
+    await seed_insurance()  # payers, policies, claims at every stage: AFTER every charge
     for name, count in (await _module_counts()).items():
         setattr(summary, name, count - before[name])
+    summary.reservations += await db.collection(Reservation).count_documents({}) - held
     await seed_accounts()  # demo sign-ins, one per role (demo/accounts.py)
     return summary
 

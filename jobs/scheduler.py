@@ -1,4 +1,6 @@
-"""The scheduler: every ``interval`` seconds, whoever holds the Redis lease runs the jobs.
+"""The scheduler: every ``interval`` seconds, whoever holds the Redis lease runs the jobs
+(appointment reminders, notification delivery, nursing tasks generated ahead, pharmacy
+dispenses abandoned part way put right).
 
 One ``Scheduler`` per worker process; only the lease holder works, so reminders and deliveries
 are not raced by every worker (the outbox's unique keys and claims would keep them correct
@@ -22,7 +24,7 @@ from events.bus import namespace
 from jobs.lease import LeaseUnavailable, RedisLease
 from models.base import utcnow
 from notifications.channels import Channel, create_channel
-from services import notifications
+from services import notifications, nursing, pharmacy
 from services.notifications import Clock, DispatchPolicy, DispatchResult
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 class TickResult:
     reminders: int
     delivery: DispatchResult
+    nursing_tasks: int = 0
+    """Nursing tasks generated ahead for active orders and care plans (their rolling horizon)."""
 
 
 class Scheduler:
@@ -67,7 +71,9 @@ class Scheduler:
             return None
         reminders = await notifications.enqueue_reminders(clock=self.clock, lead=self.reminder_lead)
         delivery = await notifications.dispatch(self.channel, clock=self.clock, policy=self.policy)
-        return TickResult(reminders, delivery)
+        tasks = await nursing.extend_horizon(self.clock())
+        await pharmacy.recover()  # abandoned dispenses and lapsed controlled-drug holds
+        return TickResult(reminders, delivery, tasks)
 
     async def _run(self) -> None:
         while True:

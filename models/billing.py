@@ -20,6 +20,8 @@ class ChargeSource(StrEnum):
     MANUAL = "manual"
     LAB_ORDER = "lab_order"  # a verified laboratory order (services/laboratory.py)
     IMAGING_STUDY = "imaging_study"  # a completed imaging study (services/radiology.py)
+    DISPENSE = "dispense"  # a completed pharmacy dispense (services/pharmacy.py)
+    SURGERY = "surgery"  # a completed surgery: theatre time and procedure (services/theatre.py)
 
 
 class PaymentMethod(StrEnum):
@@ -37,6 +39,14 @@ class Charge(BaseModel):
     source_id: Ref | None = None
     department_id: Ref | None = None
     created_at: UtcDatetime
+    # The insurance claim this charge is on (models/insurance.py): set by a compare-and-set on
+    # this array element, so a charge is on at most one open claim; cleared when it is voided.
+    claim_id: Ref | None = None
+
+
+class PaymentPayer(StrEnum):
+    PATIENT = "patient"  # recordPayment: reduces what the patient owes
+    INSURER = "insurer"  # recordInsurerPayment against a claim: reduces what the insurer owes
 
 
 class Payment(BaseModel):
@@ -45,9 +55,34 @@ class Payment(BaseModel):
     method: PaymentMethod
     reference: ShortText | None = None
     received_at: UtcDatetime
+    payer: PaymentPayer = PaymentPayer.PATIENT
+    claim_id: Ref | None = None
+
+
+class WriteOffKind(StrEnum):
+    CONTRACTUAL = "contractual"  # a claim's adjudication or closing: the payer's contract
+    BAD_DEBT = "bad_debt"
+    CHARITY = "charity"
+    SMALL_BALANCE = "small_balance"
+
+
+class WriteOff(BaseModel):
+    """Owed money the hospital gives up; negative only to reverse a claim's earlier adjustment
+    when the claim is adjudicated again after an appeal."""
+
+    id: PydanticObjectId = Field(default_factory=PydanticObjectId)
+    amount: int
+    kind: WriteOffKind
+    reason: ShortText
+    claim_id: Ref | None = None
+    at: UtcDatetime
 
 
 class Insurance(BaseModel):
+    """Deprecated in favour of ``InsurancePolicy`` (models/insurance.py), which claims are
+    built on; kept, still readable and writable, for clients of ``updateInsurance``. The demo
+    keeps it equal to the patient's primary policy; nothing else reads it."""
+
     provider: Name
     policy_number: str = Field(min_length=1, max_length=64)
     group_number: str | None = Field(default=None, max_length=64)
@@ -62,11 +97,28 @@ class BillingAccount(Entity):
     total_charged: int = 0
     total_paid: int = 0
     insurance: Insurance | None = None
+    # The split of what is owed (services/insurance.py): only claims move insurer_due, only
+    # insurer payments insurer_paid, only write-offs written_off, each with $inc in the update
+    # that records the event. patient_due is what remains, so no other writer of charges or
+    # payments has to know about claims; services.insurance.reconcile checks the ledger.
+    insurer_due: int = 0
+    insurer_paid: int = 0
+    written_off: int = 0
+    write_offs: list[WriteOff] = Field(default_factory=list)
 
     @property
     def balance(self) -> int:
-        """What the patient still owes; negative is credit."""
-        return self.total_charged - self.total_paid
+        """What is still owed, by the insurer and the patient; negative is credit."""
+        return self.total_charged - self.total_paid - self.written_off
+
+    @property
+    def patient_due(self) -> int:
+        """What the patient still owes: charges less payments, write-offs and the insurer's due."""
+        return self.total_charged - self.total_paid - self.insurer_due - self.written_off
+
+    @property
+    def patient_paid(self) -> int:
+        return self.total_paid - self.insurer_paid
 
     class Settings:
         name = "billing_accounts"
@@ -96,6 +148,12 @@ BILLING_ACCOUNT = declare(
             "totalCharged",
             "totalPaid",
             "balance",
+            "insurerDue",
+            "patientDue",
+            "insurerPaid",
+            "patientPaid",
+            "writtenOff",
+            "writeOffs",
             "createdAt",
             "updatedAt",
         ),
@@ -107,6 +165,7 @@ BILLING_ACCOUNT = declare(
         Action.CHARGE: {R.BILLING: grant(A)},
         Action.PAY: {R.BILLING: grant(A)},
         Action.UPDATE: _ACCOUNT_HOLDERS,  # insurance details
+        "writeOff": {R.BILLING: grant(A), R.ADMIN: grant(A)},
     },
     patient="patient_id",
     refs=("patient_id",),

@@ -113,6 +113,9 @@ class Prescription(Entity):
     prescriber_id: Ref
     treatment_plan_id: Ref | None = None
     drug: ShortText
+    drug_id: Ref | None = Field(
+        default=None, description="The drug master's product (models.drugs), when known."
+    )
     dose: ShortText = Field(description="Amount and unit, e.g. '500 mg'")
     route: Route
     frequency: ShortText = Field(description="e.g. 'every 8 hours'")
@@ -211,6 +214,7 @@ PRESCRIPTION = declare(
         (
             "id",
             "drug",
+            "drugId",
             "dose",
             "route",
             "frequency",
@@ -228,7 +232,8 @@ PRESCRIPTION = declare(
             "prescriber",
             "treatmentPlan",
         ),
-        CLINICAL_ROW,
+        # Pharmacists read every prescription: they dispense them (models.pharmacy).
+        {**CLINICAL_ROW, R.PHARMACIST: grant(A)},
     ),
     actions={
         Action.CREATE: _CLINICAL_AUTHOR,
@@ -237,6 +242,6 @@ PRESCRIPTION = declare(
     },
     patient="patient_id",
     clinicians=("prescriber_id",),
-    refs=("patient_id", "prescriber_id", "treatment_plan_id"),
+    refs=("patient_id", "prescriber_id", "treatment_plan_id", "drug_id"),
     cached=True,
 )

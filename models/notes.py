@@ -128,6 +128,7 @@ CLINICAL_NOTE = declare(
         "discard": {R.DOCTOR: grant(S), R.NURSE: grant(S)},
         "addAddendum": {R.DOCTOR: grant(C), R.NURSE: grant(C)},
     },
+    creates=frozenset({"write"}),
     patient="chart_patient_id",
     clinicians=("author_id",),
     own=(("author_id", "staff_id"),),

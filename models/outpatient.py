@@ -274,6 +274,7 @@ OUTPATIENT_VISIT = declare(
         "leave": _FRONT_DESK_OR_CARE_TEAM,
         Action.UPDATE: _FRONT_DESK_OR_CARE_TEAM,
     },
+    creates=frozenset({Action.CHECK_IN}),  # a check-in opens the visit
     patient="patient_id",
     clinicians=("doctor_id",),
     department="department_id",

@@ -95,6 +95,9 @@ class CareLink(BaseModel):
 
     clinician_id: Ref | None = None
     department_id: Ref | None = None
+    ward_id: Ref | None = Field(
+        default=None, description="A ward whose assigned nurses treat the patient (admissions)."
+    )
     until: UtcDatetime | None = None
 
 
@@ -144,6 +147,7 @@ class Patient(Entity):
             pymongo.IndexModel("primary_doctor_id"),
             pymongo.IndexModel([("care.clinician_id", 1), ("care.until", 1)]),
             pymongo.IndexModel([("care.department_id", 1), ("care.until", 1)]),
+            pymongo.IndexModel([("care.ward_id", 1), ("care.until", 1)]),
         ]
 
 

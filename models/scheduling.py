@@ -182,6 +182,7 @@ class ReservedResource(StrEnum):
     DOCTOR = "doctor"
     PATIENT = "patient"
     EQUIPMENT = "equipment"
+    THEATRE = "theatre"
 
 
 SLOT = timedelta(minutes=5)

@@ -76,6 +76,10 @@ class Doctor(StaffMember):
 class Nurse(StaffMember):
     licence_number: str = Field(min_length=3, max_length=40)
     ward: ShortText | None = None
+    ward_id: Ref | None = Field(
+        default=None,
+        description="The ward the nurse is assigned to: they treat its current inpatients.",
+    )
 
     class Settings:
         name = "nurses"
@@ -125,7 +129,7 @@ DOCTOR = declare(
 NURSE = declare(
     "Nurse",
     Nurse,
-    row(Class.OPERATIONAL, (*_STAFF_ROW, "ward"), _STAFF),
+    row(Class.OPERATIONAL, (*_STAFF_ROW, "ward", "wardId"), _STAFF),
     group("staffDetails", Class.CONTACT, ("contact", "licenceNumber"), _DETAILS),
     actions=_STAFF_ACTIONS,
     department="department_id",

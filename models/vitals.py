@@ -171,6 +171,7 @@ VITAL_SIGNS = declare(
         "record": {R.DOCTOR: grant(C), R.NURSE: grant(C, D)},
         "markEnteredInError": {R.DOCTOR: grant(S), R.NURSE: grant(S)},
     },
+    creates=frozenset({"record"}),
     patient="patient_id",
     clinicians=("recorded_by_id",),
     own=(("recorded_by_id", "staff_id"),),

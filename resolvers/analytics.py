@@ -18,25 +18,33 @@ from schema.analytics import (
     AppointmentsOverTimeReport,
     AppointmentsPerDoctorReport,
     AppointmentsPerPatientReport,
+    BedOccupancyReport,
     ConditionsBySpecialtyReport,
+    EmergencyTimesReport,
     EquipmentUtilisationReport,
     LabTurnaroundReport,
+    LengthOfStayReport,
     NoShowRateReport,
     OutpatientWaitingTimeReport,
     RevenueReport,
+    TheatreUtilisationReport,
     TimeInterval,
+    bed_occupancy_report,
     conditions_report,
+    emergency_report,
     equipment_report,
+    length_of_stay_report,
     no_show_report,
     over_time_report,
     per_doctor_report,
     per_patient_report,
     revenue_report,
+    theatre_report,
     turnaround_report,
     waiting_report,
 )
 from schema.context import Info
-from services import analytics
+from services import analytics, inpatient_analytics
 from services.deidentify import Disclosure
 
 FILTER = "Appointments count when their `startAt` is in [from, to)."
@@ -177,6 +185,58 @@ class Analytics:
         data = await analytics.outpatient_waiting_time(_filter(filter), self.disclosure)
         _read(info, "outpatientWaitingTime")
         return waiting_report(data)
+
+    @strawberry.field(
+        description="Per ward and day, week (from Monday) or month of the facility's time "
+        "zone: occupied bed-hours of the admissions' bed stays (a stay counts in the ward it "
+        "was in, so transfers split it) clipped to the bucket and to [from, to), against "
+        "capacity x hours, and the average daily census. Buckets as in appointmentsOverTime."
+    )
+    async def bed_occupancy(
+        self, info: Info, filter: AnalyticsFilter, interval: TimeInterval
+    ) -> BedOccupancyReport:
+        settings = info.context.settings
+        data = await inpatient_analytics.bed_occupancy(
+            _filter(filter),
+            interval,
+            self.disclosure,
+            settings.facility_timezone,
+            settings.shms_analytics_max_buckets,
+        )
+        _read(info, "bedOccupancy")
+        return bed_occupancy_report(data)
+
+    @strawberry.field(
+        description="Days from admission to discharge (mean, median, 90th percentile, count) "
+        "of admissions discharged in [from, to), per department and ward of discharge."
+    )
+    async def length_of_stay(self, info: Info, filter: AnalyticsFilter) -> LengthOfStayReport:
+        data = await inpatient_analytics.length_of_stay(_filter(filter), self.disclosure)
+        _read(info, "lengthOfStay")
+        return length_of_stay_report(data)
+
+    @strawberry.field(
+        description="Per operating theatre: booked and actual (in to out of theatre) minutes "
+        "of the non-cancelled cases booked to start in [from, to) against the session minutes "
+        "(08:00-18:00 on weekdays, facility time), cases, late starts and turnover times."
+    )
+    async def theatre_utilisation(
+        self, info: Info, filter: AnalyticsFilter
+    ) -> TheatreUtilisationReport:
+        zone = info.context.settings.facility_timezone
+        data = await inpatient_analytics.theatre_utilisation(_filter(filter), self.disclosure, zone)
+        _read(info, "theatreUtilisation")
+        return theatre_report(data)
+
+    @strawberry.field(
+        description="Per emergency department and current triage level, for visits arriving "
+        "in [from, to): minutes to the first triage and to the disposition (median, 90th "
+        "percentile, count), dispositions by kind and the left-without-being-seen rate."
+    )
+    async def emergency_times(self, info: Info, filter: AnalyticsFilter) -> EmergencyTimesReport:
+        data = await inpatient_analytics.emergency_times(_filter(filter), self.disclosure)
+        _read(info, "emergencyTimes")
+        return emergency_report(data)
 
 
 @strawberry.type

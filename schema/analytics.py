@@ -48,8 +48,9 @@ class AnalyticsFilter:
     department_id: strawberry.ID | None = strawberry.field(
         default=None,
         description="Only this department: the appointment's, the plan doctor's, the "
-        "device's, the charge's, the lab order's ordering doctor's or the outpatient visit's "
-        "clinic.",
+        "device's, the charge's, the lab order's ordering doctor's, the outpatient visit's "
+        "clinic, the ward's (bed stays; discharging ward for length of stay), the theatre's "
+        "or the emergency department.",
     )
 
 
@@ -392,3 +393,218 @@ class OutpatientWaitingTimeReport(AnalyticsReport):
 def waiting_report(data: Row) -> OutpatientWaitingTimeReport:
     groups = [OutpatientWaitingTimeGroup(**g) for g in data["groups"]]
     return OutpatientWaitingTimeReport(groups=groups, **_header(data))
+
+
+# -- bedOccupancy ----------------------------------------------------------------------------
+
+
+@strawberry.type(description="One ward's beds over one local day, ISO week or month.")
+class BedOccupancyBucket:
+    start: datetime = strawberry.field(description="Local start of the bucket, as an instant.")
+    end: datetime = strawberry.field(description="Local end of the bucket (exclusive).")
+    label: str = strawberry.field(description="'2026-03-01', '2026-W09' or '2026-03'.")
+    available_bed_hours: float = strawberry.field(
+        description="The ward's capacity (staffed beds, today's) x hours of the bucket inside "
+        "[from, to)."
+    )
+    occupied_bed_hours: float | None = strawberry.field(
+        description="Hours of the admissions' bed stays in this ward inside the bucket and "
+        "[from, to): a transfer splits a stay between wards; an open stay runs to `computedAt`."
+    )
+    occupancy: float | None = strawberry.field(
+        description="occupiedBedHours / availableBedHours; null when the ward has no capacity."
+    )
+    average_daily_census: float | None = strawberry.field(
+        description="Mean occupied beds over the bucket's hours in range (occupied bed-days / "
+        "days)."
+    )
+    patients: int | None = strawberry.field(description=PATIENTS)
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+
+
+@strawberry.type(description="One ward: its occupancy per bucket.")
+class BedOccupancyGroup(DepartmentGroup):
+    ward_id: strawberry.ID
+    ward_code: str
+    ward_name: str
+    department_id: strawberry.ID | None = strawberry.field(description="The ward's department.")
+    capacity: int = strawberry.field(description="Beds the ward is staffed for (today).")
+    buckets: list[BedOccupancyBucket] = strawberry.field(
+        description="Every bucket in order, empty ones with zeros."
+    )
+
+
+@strawberry.type
+class BedOccupancyReport(AnalyticsReport):
+    groups: list[BedOccupancyGroup] = strawberry.field(
+        description="Active wards (of the department filter) and any ward with stays in "
+        "range, by ward code; `suppressedGroups` counts withheld buckets."
+    )
+
+
+def _bucket(cell: Row) -> BedOccupancyBucket:
+    return BedOccupancyBucket(
+        **{
+            **cell,
+            "start": datetime.fromisoformat(cell["start"]),
+            "end": datetime.fromisoformat(cell["end"]),
+        }
+    )
+
+
+def bed_occupancy_report(data: Row) -> BedOccupancyReport:
+    groups = [
+        BedOccupancyGroup(**{**g, "buckets": [_bucket(c) for c in g["buckets"]]})
+        for g in data["groups"]
+    ]
+    return BedOccupancyReport(groups=groups, **_header(data))
+
+
+# -- lengthOfStay ----------------------------------------------------------------------------
+
+MEDIAN_DAYS = (
+    "Median days; the mean of the middle two for an even count. Durations are binned as in "
+    "the minute reports (to 10 minutes below a week, 100 minutes below ten weeks)."
+)
+P90_DAYS = "90th percentile in days, interpolated linearly between the closest ranks."
+
+
+@strawberry.type(description="Admissions discharged from one ward in the range.")
+class LengthOfStayWard:
+    ward_id: strawberry.ID
+    ward_code: str
+    ward_name: str
+    admissions: int | None = strawberry.field(description="Admissions discharged in range.")
+    mean_days: float | None = strawberry.field(description="Mean days, admission to discharge.")
+    median_days: float | None = strawberry.field(description=MEDIAN_DAYS)
+    p90_days: float | None = strawberry.field(description=P90_DAYS)
+    patients: int | None = strawberry.field(description=PATIENTS)
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+
+
+@strawberry.type(description="Admissions discharged from one department in the range.")
+class LengthOfStayGroup(DepartmentGroup):
+    department_id: strawberry.ID | None = strawberry.field(
+        description="The department of discharge (the admission's last ward's)."
+    )
+    admissions: int | None = strawberry.field(
+        description="Admissions discharged in range from its visible wards. " + TOTALS
+    )
+    mean_days: float | None = strawberry.field(description="Mean days, admission to discharge.")
+    median_days: float | None = strawberry.field(description=MEDIAN_DAYS)
+    p90_days: float | None = strawberry.field(description=P90_DAYS)
+    patients: int | None = strawberry.field(description=PATIENTS)
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+    wards: list[LengthOfStayWard] = strawberry.field(description="By ward code.")
+
+
+@strawberry.type
+class LengthOfStayReport(AnalyticsReport):
+    groups: list[LengthOfStayGroup] = strawberry.field(
+        description="By department id; `suppressedGroups` counts withheld wards and departments."
+    )
+
+
+def length_of_stay_report(data: Row) -> LengthOfStayReport:
+    groups = [
+        LengthOfStayGroup(**{**g, "wards": [LengthOfStayWard(**w) for w in g["wards"]]})
+        for g in data["groups"]
+    ]
+    return LengthOfStayReport(groups=groups, **_header(data))
+
+
+# -- theatreUtilisation ----------------------------------------------------------------------
+
+
+@strawberry.type(description="One operating theatre's cases booked to start in the range.")
+class TheatreUtilisationGroup(DepartmentGroup):
+    theatre_id: strawberry.ID
+    theatre_code: str
+    theatre_name: str
+    department_id: strawberry.ID | None = strawberry.field(description="The theatre's department.")
+    available_minutes: Long = strawberry.field(
+        description="Session minutes of [from, to): 08:00-18:00 on weekdays, facility time."
+    )
+    cases: int | None = strawberry.field(description="Non-cancelled bookings starting in range.")
+    booked_minutes: Long | None = strawberry.field(
+        description="Their booked length (end - start; cleaning time not included)."
+    )
+    actual_minutes: Long | None = strawberry.field(
+        description="In theatre to out of theatre, of the cases with both times recorded."
+    )
+    booked_utilisation: float | None = strawberry.field(
+        description="bookedMinutes / availableMinutes; out-of-session cases count, so it may "
+        "exceed 1."
+    )
+    actual_utilisation: float | None = strawberry.field(
+        description="actualMinutes / availableMinutes."
+    )
+    started: int | None = strawberry.field(description="Cases with an in-theatre time.")
+    late_starts: int | None = strawberry.field(
+        description="Cases in theatre more than 5 minutes after their booked start."
+    )
+    turnovers: int | None = strawberry.field(
+        description="Gaps between consecutive cases of the same local day."
+    )
+    median_turnover_minutes: float | None = strawberry.field(
+        description="Median minutes from one case out of theatre to the next one in."
+    )
+    p90_turnover_minutes: float | None = strawberry.field(description=P90)
+    patients: int | None = strawberry.field(description=PATIENTS)
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+
+
+@strawberry.type
+class TheatreUtilisationReport(AnalyticsReport):
+    groups: list[TheatreUtilisationGroup] = strawberry.field(
+        description="Theatres of the department filter (inactive ones only with cases), by "
+        "theatre code."
+    )
+
+
+def theatre_report(data: Row) -> TheatreUtilisationReport:
+    groups = [TheatreUtilisationGroup(**g) for g in data["groups"]]
+    return TheatreUtilisationReport(groups=groups, **_header(data))
+
+
+# -- emergencyTimes --------------------------------------------------------------------------
+
+
+@strawberry.type(description="Arrivals at one emergency department with one triage level.")
+class EmergencyTimesGroup(DepartmentGroup):
+    department_id: strawberry.ID = strawberry.field(description="The emergency department.")
+    triage_level: int | None = strawberry.field(
+        description="The current (latest) ESI level, 1-5; null for visits never triaged."
+    )
+    visits: int | None = strawberry.field(description="Visits arriving in [from, to).")
+    triaged: int | None
+    median_minutes_to_triage: float | None = strawberry.field(
+        description="Arrival to the first triage. " + MEDIAN
+    )
+    p90_minutes_to_triage: float | None = strawberry.field(description=P90)
+    disposed: int | None
+    median_minutes_to_disposition: float | None = strawberry.field(
+        description="Arrival to the disposition. " + MEDIAN
+    )
+    p90_minutes_to_disposition: float | None = strawberry.field(description=P90)
+    discharged: int | None
+    admitted: int | None
+    transferred: int | None
+    left_without_being_seen: int | None
+    left_without_being_seen_rate: float | None = strawberry.field(
+        description="leftWithoutBeingSeen / visits."
+    )
+    patients: int | None = strawberry.field(description=PATIENTS)
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
+
+
+@strawberry.type
+class EmergencyTimesReport(AnalyticsReport):
+    groups: list[EmergencyTimesGroup] = strawberry.field(
+        description="By department id, then triage level (never triaged last)."
+    )
+
+
+def emergency_report(data: Row) -> EmergencyTimesReport:
+    groups = [EmergencyTimesGroup(**g) for g in data["groups"]]
+    return EmergencyTimesReport(groups=groups, **_header(data))

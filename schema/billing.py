@@ -19,6 +19,10 @@ strawberry.enum(m.ChargeSource, description="What a charge bills for.")
 ChargeSource = m.ChargeSource
 strawberry.enum(m.PaymentMethod)
 PaymentMethod = m.PaymentMethod
+strawberry.enum(m.PaymentPayer, description="Who paid: the patient or an insurer on a claim.")
+PaymentPayer = m.PaymentPayer
+strawberry.enum(m.WriteOffKind)
+WriteOffKind = m.WriteOffKind
 
 
 @strawberry.type(description="One billed item; amounts are in the account's currency.")
@@ -30,10 +34,14 @@ class Charge:
     source_id: strawberry.ID | None = strawberry.field(description="The treatment or device billed")
     department_id: strawberry.ID | None
     created_at: datetime
+    claim_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The insurance claim this charge is on, if any."
+    )
 
     @classmethod
     def of(cls, charge: m.Charge, currency: str) -> Charge:
         return cls(
+            claim_id=ref_id(charge.claim_id),
             id=strawberry.ID(str(charge.id)),
             description=charge.description,
             amount=Money(amount=Long(charge.amount), currency=currency),
@@ -59,10 +67,16 @@ class Payment:
     method: PaymentMethod
     reference: str | None
     received_at: datetime
+    payer: PaymentPayer = PaymentPayer.PATIENT
+    claim_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The claim an insurer paid against."
+    )
 
     @classmethod
     def of(cls, payment: m.Payment, currency: str) -> Payment:
         return cls(
+            payer=payment.payer,
+            claim_id=ref_id(payment.claim_id),
             id=strawberry.ID(str(payment.id)),
             amount=Money(amount=Long(payment.amount), currency=currency),
             method=payment.method,
@@ -71,7 +85,30 @@ class Payment:
         )
 
 
-@strawberry.type
+@strawberry.type(description="Owed money given up; negative reverses an earlier adjustment.")
+class WriteOff:
+    id: strawberry.ID
+    amount: Money
+    kind: WriteOffKind
+    reason: str
+    claim_id: strawberry.ID | None
+    at: datetime
+
+    @classmethod
+    def of(cls, entry: m.WriteOff, currency: str) -> WriteOff:
+        return cls(
+            id=strawberry.ID(str(entry.id)),
+            amount=Money(amount=Long(entry.amount), currency=currency),
+            kind=entry.kind,
+            reason=entry.reason,
+            claim_id=ref_id(entry.claim_id),
+            at=entry.at,
+        )
+
+
+@strawberry.type(
+    description="Deprecated: free-form insurance details; claims use insurancePolicies."
+)
 class Insurance:
     provider: str
     policy_number: str
@@ -122,10 +159,42 @@ class BillingAccount:
     def total_paid(root: strawberry.Parent[m.BillingAccount]) -> Money:
         return Money(amount=Long(root.total_paid), currency=root.currency)
 
-    @strawberry.field(description="What is still owed; negative means credit.")
+    @strawberry.field(
+        description="What is still owed, insurerDue + patientDue; negative means credit."
+    )
     @staticmethod
     def balance(root: strawberry.Parent[m.BillingAccount]) -> Money:
         return Money(amount=Long(root.balance), currency=root.currency)
+
+    @strawberry.field(description="What insurers are expected to pay on open claims.")
+    @staticmethod
+    def insurer_due(root: strawberry.Parent[m.BillingAccount]) -> Money:
+        return Money(amount=Long(root.insurer_due), currency=root.currency)
+
+    @strawberry.field(description="What the patient still owes; recordPayment pays this.")
+    @staticmethod
+    def patient_due(root: strawberry.Parent[m.BillingAccount]) -> Money:
+        return Money(amount=Long(root.patient_due), currency=root.currency)
+
+    @strawberry.field
+    @staticmethod
+    def insurer_paid(root: strawberry.Parent[m.BillingAccount]) -> Money:
+        return Money(amount=Long(root.insurer_paid), currency=root.currency)
+
+    @strawberry.field
+    @staticmethod
+    def patient_paid(root: strawberry.Parent[m.BillingAccount]) -> Money:
+        return Money(amount=Long(root.patient_paid), currency=root.currency)
+
+    @strawberry.field(description="totalCharged = totalPaid + insurerDue + patientDue + this.")
+    @staticmethod
+    def written_off(root: strawberry.Parent[m.BillingAccount]) -> Money:
+        return Money(amount=Long(root.written_off), currency=root.currency)
+
+    @strawberry.field(description="Write-offs, oldest first.")
+    @staticmethod
+    def write_offs(root: strawberry.Parent[m.BillingAccount]) -> list[WriteOff]:
+        return [WriteOff.of(w, root.currency) for w in root.write_offs]
 
 
 @strawberry.input

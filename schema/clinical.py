@@ -158,6 +158,11 @@ class Prescription:
     def treatment_plan_id(root: strawberry.Parent[m.Prescription]) -> strawberry.ID | None:
         return ref_id(root.treatment_plan_id)
 
+    @strawberry.field(description="The drug master's product, when the prescription names one.")
+    @staticmethod
+    def drug_id(root: strawberry.Parent[m.Prescription]) -> strawberry.ID | None:
+        return ref_id(root.drug_id)
+
     @strawberry.field
     @staticmethod
     async def patient(
@@ -243,6 +248,9 @@ class CreatePrescriptionInput:
     refills: int = 0
     instructions: str | None = None
     treatment_plan_id: strawberry.ID | None = None
+    drug_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The drug master's product (its generic name must match drug)."
+    )
 
 
 @strawberry.input(description="Only the fields given change; only before dispensing.")

@@ -59,7 +59,12 @@ from schema.context import Context
 from services import saved_queries
 from services.saved_queries import FORBIDDEN_ROOTS, RunLog, RunResult, SaveInput
 
-ANALYTICS_INPUTS = ("appointments", "treatment_plans", "doctors", "equipment", "billing_accounts")
+ANALYTICS_INPUTS = (
+    "appointments", "treatment_plans", "doctors", "equipment", "billing_accounts", "lab_orders",
+    "outpatient_visits", "admissions", "wards", "operating_theatres", "surgery_bookings",
+    "surgical_records", "emergency_visits",
+)  # fmt: skip
+"""Every collection an ``analytics`` report reads (services.analytics, inpatient_analytics)."""
 ALWAYS_INPUTS = ("access_grants", "patients", "saved_queries")
 """Break-the-glass grants and care relationships (on patients) change what a clinician sees,
 and a deleted and re-saved name must not be answered from its predecessor's results."""

@@ -82,6 +82,9 @@ class Nurse(StaffMember):
 
     licence_number: str | None
     ward: str | None
+    ward_id: strawberry.ID | None = strawberry.field(
+        description="The ward the nurse is assigned to: its current inpatients are in their care."
+    )
 
 
 @strawberry.type
@@ -143,6 +146,7 @@ class CreateNurseInput:
     department_id: strawberry.ID
     licence_number: str
     ward: str | None = None
+    ward_id: strawberry.ID | None = None
     contact: StaffContactInput | None = None
 
 
@@ -153,6 +157,9 @@ class UpdateNurseInput:
     department_id: strawberry.ID | None = strawberry.UNSET
     licence_number: str | None = strawberry.UNSET
     ward: str | None = strawberry.UNSET
+    ward_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="null clears it."
+    )
     contact: StaffContactInput | None = strawberry.UNSET
     active: bool | None = strawberry.UNSET
 

@@ -109,7 +109,7 @@ def check_top(top: int, field: str = "top") -> int:
 # -- pipeline pieces -------------------------------------------------------------------------
 
 
-def _count_if(condition: Any) -> Stage:
+def count_if(condition: Any) -> Stage:
     return {"$sum": {"$cond": [condition, 1, 0]}}
 
 
@@ -136,7 +136,7 @@ def _per_key(measures: Mapping[str, Stage]) -> Stage:
     return {"$group": {"_id": "$_id.key", **folded, "patients": {"$sum": 1}}}
 
 
-def _with_patients(key: Any, measures: Mapping[str, Stage]) -> list[Stage]:
+def with_patients(key: Any, measures: Mapping[str, Stage]) -> list[Stage]:
     """Group by ``key`` with ``measures`` and ``patients``, the distinct ``patient_id``s.
 
     Two groupings rather than a set of ids per group: a group's memory stays constant however
@@ -146,11 +146,23 @@ def _with_patients(key: Any, measures: Mapping[str, Stage]) -> list[Stage]:
     return [_per_patient(key, measures), _per_key(measures)]
 
 
-def _with_total(key: Any, measures: Mapping[str, Stage], total: Any, minimum: int) -> list[Stage]:
-    """One document: ``groups`` (as ``_with_patients``) and ``totals``, the rows to add up
-    (``_totals``) for the distinct patients per ``total`` (an expression over ``_id.key``) of
-    the groups with at least ``minimum`` patients: totals never count a withheld group's
-    patients, and a patient seen in several groups counts once.
+def with_total(key: Any, measures: Mapping[str, Stage], total: Any, minimum: int) -> list[Stage]:
+    """One document: ``groups`` (as ``with_patients``) and ``totals``, the rows to add up
+    (``patient_totals``) for the distinct patients per ``total`` (an expression over
+    ``_id.key``) of the groups with at least ``minimum`` patients: totals never count a
+    withheld group's patients, and a patient seen in several groups counts once."""
+    return [_per_patient(key, measures), *total_facet(measures, total, minimum)]
+
+
+def total_facet(
+    measures: Mapping[str, Stage],
+    total: Any,
+    minimum: int,
+    more: Mapping[str, list[Stage]] | None = None,
+) -> list[Stage]:
+    """``with_total`` after its first stage, over rows ``{_id: {key, patient}, **measures}``
+    (one per group and patient, however they were made); ``more`` adds branches to the facet
+    (over the same rows), passed through as they come out.
 
     Whether a patient counts depends on the sizes of all their groups, known only once every
     group is counted, so the ``signatures`` branch reduces patients to the list of groups each
@@ -186,10 +198,11 @@ def _with_total(key: Any, measures: Mapping[str, Stage], total: Any, minimum: in
             "cond": {"$gt": [{"$size": seen_in_shown}, 0]},
         }
     }
+    extra = dict(more or {})
     return [
-        _per_patient(key, measures),
         {
             "$facet": {
+                **extra,
                 "groups": [_per_key(measures)],
                 "signatures": [
                     {
@@ -209,6 +222,7 @@ def _with_total(key: Any, measures: Mapping[str, Stage], total: Any, minimum: in
         },
         {
             "$project": {
+                **{name: 1 for name in extra},
                 "groups": 1,
                 "totals": {
                     "$let": {
@@ -230,15 +244,15 @@ def _with_total(key: Any, measures: Mapping[str, Stage], total: Any, minimum: in
     ]
 
 
-def _totals(rows: Iterable[Row]) -> dict[Any, int]:
-    """The ``totals`` rows of ``_with_total`` added up per total key."""
+def patient_totals(rows: Iterable[Row]) -> dict[Any, int]:
+    """The ``totals`` rows of ``with_total`` added up per total key."""
     out: dict[Any, int] = {}
     for row in rows:
         out[row["total"]] = out.get(row["total"], 0) + row["patients"]
     return out
 
 
-def _bucket_of(field: str, starts: list[datetime]) -> Any:
+def bucket_of(field: str, starts: list[datetime]) -> Any:
     """The greatest of the ascending ``starts`` at or before ``field``, by bisection: what
     ``$bucket`` keys on, as an expression a compound group key can hold (O(log n) per row)."""
     if len(starts) == 1:
@@ -247,28 +261,28 @@ def _bucket_of(field: str, starts: list[datetime]) -> Any:
     return {
         "$cond": [
             {"$lt": [field, starts[middle]]},
-            _bucket_of(field, starts[:middle]),
-            _bucket_of(field, starts[middle:]),
+            bucket_of(field, starts[:middle]),
+            bucket_of(field, starts[middle:]),
         ]
     }
 
 
-async def _aggregate(model: type[Document], pipeline: list[Stage]) -> list[dict[str, Any]]:
+async def aggregate(model: type[Document], pipeline: list[Stage]) -> list[dict[str, Any]]:
     # Large groupings may spill to disk on servers before 6.0 (where it became the default).
     cursor = db.collection(model).aggregate(pipeline, allowDiskUse=True)
     rows: list[dict[str, Any]] = await cursor.to_list(None)
     return rows
 
 
-def _id(value: Any) -> str | None:
+def id_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _ratio(part: int | None, whole: int | None) -> float | None:
+def ratio(part: float | None, whole: float | None) -> float | None:
     return None if part is None or not whole else part / whole
 
 
-def _utc(value: datetime) -> datetime:
+def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -288,7 +302,7 @@ def _total(
     return {**row, "suppressed": False}
 
 
-async def _report(
+async def report(
     name: str,
     filt: AnalyticsFilter,
     disclosure: Disclosure,
@@ -323,17 +337,17 @@ async def appointments_per_doctor(filt: AnalyticsFilter, disclosure: Disclosure)
     doctor id, so their position tells nothing about their size."""
 
     async def compute() -> Report:
-        rows = await _aggregate(
+        rows = await aggregate(
             Appointment,
             [
                 {"$match": filt.appointments()},
-                *_with_patients(
+                *with_patients(
                     "$doctor_id",
                     {
-                        "appointments": _count_if({"$ne": ["$status", _CANCELLED]}),
-                        "completed": _count_if(_status_is(AppointmentStatus.COMPLETED.value)),
-                        "cancelled": _count_if(_status_is(_CANCELLED)),
-                        "no_shows": _count_if(_status_is(_NO_SHOW)),
+                        "appointments": count_if({"$ne": ["$status", _CANCELLED]}),
+                        "completed": count_if(_status_is(AppointmentStatus.COMPLETED.value)),
+                        "cancelled": count_if(_status_is(_CANCELLED)),
+                        "no_shows": count_if(_status_is(_NO_SHOW)),
                     },
                 ),
             ],
@@ -350,7 +364,7 @@ async def appointments_per_doctor(filt: AnalyticsFilter, disclosure: Disclosure)
         groups.sort(key=lambda g: (g["suppressed"], -(g["appointments"] or 0), g["doctor_id"]))
         return {"groups": groups, **disclosure.header(count_suppressed(groups))}
 
-    return await _report("appointmentsPerDoctor", filt, disclosure, ("appointments",), compute)
+    return await report("appointmentsPerDoctor", filt, disclosure, ("appointments",), compute)
 
 
 def time_buckets(
@@ -372,18 +386,18 @@ async def appointments_over_time(
     spans = time_buckets(filt, interval, zone, max_buckets)  # refused before any cache lookup
 
     async def compute() -> Report:
-        rows = await _aggregate(
+        rows = await aggregate(
             Appointment,
             [
                 # Every match lies in a bucket: they cover [from, to) and the match is in it.
                 {"$match": filt.appointments(status={"$ne": _CANCELLED})},
-                *_with_patients(
-                    _bucket_of("$start_at", [b.start for b in spans]),
+                *with_patients(
+                    bucket_of("$start_at", [b.start for b in spans]),
                     {"appointments": {"$sum": 1}},
                 ),
             ],
         )
-        found = {_utc(r["_id"]): r for r in rows}
+        found = {utc(r["_id"]): r for r in rows}
         groups = suppress(
             (
                 {
@@ -400,7 +414,7 @@ async def appointments_over_time(
         )
         return {"groups": groups, **disclosure.header(count_suppressed(groups))}
 
-    return await _report(
+    return await report(
         "appointmentsOverTime",
         filt,
         disclosure,
@@ -450,14 +464,14 @@ async def conditions_by_specialty(
                 "$cond": [{"$eq": [code, None]}, {"$toLower": "$diagnosis.description"}, None]
             },
         }
-        pipeline += _with_total(
+        pipeline += with_total(
             condition,
             {"description": {"$min": "$diagnosis.description"}, "plans": {"$sum": 1}},
             "$_id.key.specialty",
             disclosure.minimum,
         )
-        out = (await _aggregate(TreatmentPlan, pipeline))[0]
-        totals = _totals(out["totals"])
+        out = (await aggregate(TreatmentPlan, pipeline))[0]
+        totals = patient_totals(out["totals"])
         rows: dict[str, list[Row]] = {}
         for r in out["groups"]:
             key = r["_id"]
@@ -485,7 +499,7 @@ async def conditions_by_specialty(
             groups.append(withhold(group, ()) if hidden else {**group, "suppressed": False})
         return {"groups": groups, **disclosure.header(suppressed)}
 
-    return await _report(
+    return await report(
         "conditionsBySpecialty",
         filt,
         disclosure,
@@ -504,20 +518,21 @@ async def _per_department(
     """Appointments matching ``match`` grouped by department with ``measures``, and the
     distinct patients of the groups this viewer may see."""
     out = (
-        await _aggregate(
+        await aggregate(
             Appointment,
             [
                 {"$match": filt.appointments(**match)},
-                *_with_total("$department_id", measures, None, disclosure.minimum),
+                *with_total("$department_id", measures, None, disclosure.minimum),
             ],
         )
     )[0]
     rows = [
-        {"department_id": _id(r["_id"]), "patients": r["patients"]} | {m: r[m] for m in measures}
+        {"department_id": id_text(r["_id"]), "patients": r["patients"]}
+        | {m: r[m] for m in measures}
         for r in out["groups"]
     ]
     rows.sort(key=lambda r: r["department_id"] or "")
-    return rows, _totals(out["totals"]).get(None, 0)
+    return rows, patient_totals(out["totals"]).get(None, 0)
 
 
 async def appointments_per_patient(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
@@ -528,7 +543,7 @@ async def appointments_per_patient(filt: AnalyticsFilter, disclosure: Disclosure
             filt, disclosure, {"status": {"$ne": _CANCELLED}}, {"appointments": {"$sum": 1}}
         )
         groups = suppress(
-            ({**r, "average": _ratio(r["appointments"], r["patients"])} for r in rows),
+            ({**r, "average": ratio(r["appointments"], r["patients"])} for r in rows),
             ("appointments", "average"),
             disclosure,
         )
@@ -536,7 +551,7 @@ async def appointments_per_patient(filt: AnalyticsFilter, disclosure: Disclosure
         overall = {
             **overall,
             "department_id": None,
-            "average": _ratio(overall["appointments"], overall["patients"]),
+            "average": ratio(overall["appointments"], overall["patients"]),
         }
         return {
             "groups": groups,
@@ -544,7 +559,7 @@ async def appointments_per_patient(filt: AnalyticsFilter, disclosure: Disclosure
             **disclosure.header(count_suppressed(groups)),
         }
 
-    return await _report("appointmentsPerPatient", filt, disclosure, ("appointments",), compute)
+    return await report("appointmentsPerPatient", filt, disclosure, ("appointments",), compute)
 
 
 async def no_show_rate(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
@@ -557,15 +572,15 @@ async def no_show_rate(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
             disclosure,
             {"status": {"$in": [_NO_SHOW, *_ATTENDED]}},
             {
-                "no_shows": _count_if(_status_is(_NO_SHOW)),
-                "attended": _count_if({"$ne": ["$status", _NO_SHOW]}),
+                "no_shows": count_if(_status_is(_NO_SHOW)),
+                "attended": count_if({"$ne": ["$status", _NO_SHOW]}),
             },
         )
 
         def rate(row: Row) -> float | None:
             if row["no_shows"] is None:
                 return None
-            return _ratio(row["no_shows"], row["no_shows"] + row["attended"])
+            return ratio(row["no_shows"], row["no_shows"] + row["attended"])
 
         measures = ("no_shows", "attended")
         groups = suppress(rows, (*measures, "rate"), disclosure)
@@ -578,7 +593,7 @@ async def no_show_rate(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
             **disclosure.header(count_suppressed(groups)),
         }
 
-    return await _report("noShowRate", filt, disclosure, ("appointments",), compute)
+    return await report("noShowRate", filt, disclosure, ("appointments",), compute)
 
 
 async def equipment_utilisation(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
@@ -587,7 +602,7 @@ async def equipment_utilisation(filt: AnalyticsFilter, disclosure: Disclosure) -
 
     async def compute() -> Report:
         where = {} if filt.department_id is None else {"department_id": filt.department_id}
-        devices = await _aggregate(
+        devices = await aggregate(
             MedicalEquipment,
             [{"$match": where}, {"$group": {"_id": "$department_id", "devices": {"$sum": 1}}}],
         )
@@ -611,11 +626,11 @@ async def equipment_utilisation(filt: AnalyticsFilter, disclosure: Disclosure) -
         ]
         if filt.department_id is not None:
             booking.append({"$match": {"_device.department_id": filt.department_id}})
-        booking += _with_patients(
+        booking += with_patients(
             "$_device.department_id",
             {"booked_ms": {"$sum": {"$subtract": ["$end_at", "$start_at"]}}},
         )
-        booked = {r["_id"]: r for r in await _aggregate(Appointment, booking)}
+        booked = {r["_id"]: r for r in await aggregate(Appointment, booking)}
         counts = {r["_id"]: r["devices"] for r in devices}
         rows = []
         for dept in sorted(set(counts) | set(booked), key=str):
@@ -628,14 +643,14 @@ async def equipment_utilisation(filt: AnalyticsFilter, disclosure: Disclosure) -
                     "devices": counts.get(dept, 0),
                     "available_minutes": available,
                     "booked_minutes": minutes,
-                    "utilisation": _ratio(minutes, available),
+                    "utilisation": ratio(minutes, available),
                     "patients": use.get("patients", 0),
                 }
             )
         groups = suppress(rows, ("booked_minutes", "utilisation"), disclosure)
         return {"groups": groups, **disclosure.header(count_suppressed(groups))}
 
-    return await _report(
+    return await report(
         "equipmentUtilisation", filt, disclosure, ("appointments", "equipment"), compute
     )
 
@@ -663,14 +678,14 @@ async def revenue(filt: AnalyticsFilter, disclosure: Disclosure, zone: ZoneInfo)
         if filt.department_id is not None:
             charge["department_id"] = filt.department_id
         amount, total = "$charges.amount", "$total_charged"
-        rows = await _aggregate(
+        rows = await aggregate(
             BillingAccount,
             [
                 {"$match": {"charges": {"$elemMatch": charge}}},
                 {"$addFields": {"_unpaid": {"$max": [{"$subtract": [total, "$total_paid"]}, 0]}}},
                 {"$unwind": "$charges"},
                 {"$match": {f"charges.{k}": v for k, v in charge.items()}},
-                *_with_patients(
+                *with_patients(
                     {
                         "department_id": {"$ifNull": ["$charges.department_id", None]},
                         "month": _month_of("$charges.created_at", months),
@@ -693,7 +708,7 @@ async def revenue(filt: AnalyticsFilter, disclosure: Disclosure, zone: ZoneInfo)
         )
         shaped = [
             {
-                "department_id": _id(r["_id"].get("department_id")),
+                "department_id": id_text(r["_id"].get("department_id")),
                 "month": r["_id"]["month"],
                 "currency": r["_id"]["currency"],
                 "charged": r["charged"],
@@ -706,7 +721,7 @@ async def revenue(filt: AnalyticsFilter, disclosure: Disclosure, zone: ZoneInfo)
         groups = suppress(shaped, ("charged", "outstanding"), disclosure)
         return {"groups": groups, **disclosure.header(count_suppressed(groups))}
 
-    return await _report("revenue", filt, disclosure, ("billing_accounts",), compute, zone=zone.key)
+    return await report("revenue", filt, disclosure, ("billing_accounts",), compute, zone=zone.key)
 
 
 # -- durations: medians and 90th percentiles -------------------------------------------------
@@ -717,7 +732,7 @@ EXACT_BELOW_MINUTES = 1000
 significant figures."""
 
 
-def _binned_minutes(ms: Any) -> Any:
+def binned_minutes(ms: Any) -> Any:
     """The histogram bin of a duration of ``ms`` milliseconds, in minutes: whole minutes below
     1,000 (rounded half up), then three significant figures (steps of 10 minutes below 10,000,
     100 below 100,000, ...; 10^7 from 10^9 minutes). Some 1,000 + 900 per decade bins cover
@@ -735,19 +750,19 @@ def _binned_minutes(ms: Any) -> Any:
     return {"$switch": {"branches": branches, "default": rounded(10 ** (10 - digits))}}
 
 
-def _durations(key: Any, labels: Mapping[str, Any] | None = None) -> list[Stage]:
+def durations(key: Any, labels: Mapping[str, Any] | None = None) -> list[Stage]:
     """Rows ``{_id: {key, m}, n, patients, **labels}``: per ``key``, a histogram of the
     durations in ``_ms`` (milliseconds; negative ones, which only bad clocks make, are left out)
-    in ``_binned_minutes`` bins, ``n`` durations per bin, and ``patients`` adding up, over a
+    in ``binned_minutes`` bins, ``n`` durations per bin, and ``patients`` adding up, over a
     key's bins, to its distinct ``patient_id``s.
 
     Why a histogram: neither ``$percentile``/``$median`` (MongoDB 7) nor ``$reduce``,
     ``$sortArray`` or ``$setWindowFields`` exist in mongomock, so the database cannot pick
     the quantiles itself on both stores. Pushing each group's sorted durations would work on
     both, but a group's array would grow with the data up to the 16 MB document limit (one
-    common test over three years). Bins are bounded (``_binned_minutes``) whatever the data,
+    common test over three years). Bins are bounded (``binned_minutes``) whatever the data,
     so every grouped document stays small; Python reads the quantiles off the sorted bins
-    (``_quantile``): work per bin, never per duration, and no duration leaves the service.
+    (``quantile``): work per bin, never per duration, and no duration leaves the service.
 
     Distinct patients come from the same pipeline (one snapshot, so a group's count and its
     patients agree): per (key, patient) the bins that patient has are collected (at most the
@@ -758,7 +773,7 @@ def _durations(key: Any, labels: Mapping[str, Any] | None = None) -> list[Stage]
         {"$match": {"_ms": {"$gte": 0}}},
         {
             "$group": {
-                "_id": {"key": key, "patient": "$patient_id", "m": _binned_minutes("$_ms")},
+                "_id": {"key": key, "patient": "$patient_id", "m": binned_minutes("$_ms")},
                 "n": {"$sum": 1},
                 **{name: {"$max": value} for name, value in more.items()},
             }
@@ -776,7 +791,7 @@ def _durations(key: Any, labels: Mapping[str, Any] | None = None) -> list[Stage]
             "$group": {
                 "_id": {"key": "$_id.key", "m": "$bins.m"},
                 "n": {"$sum": "$bins.n"},
-                "patients": _count_if({"$eq": ["$bins.m", "$low"]}),
+                "patients": count_if({"$eq": ["$bins.m", "$low"]}),
                 **again,
             }
         },
@@ -784,7 +799,7 @@ def _durations(key: Any, labels: Mapping[str, Any] | None = None) -> list[Stage]
 
 
 @dataclass
-class _Histogram:
+class Histogram:
     """One group's bins (minutes, durations) and distinct patients, with its labels."""
 
     bins: list[tuple[float, int]] = field(default_factory=list)
@@ -796,11 +811,11 @@ class _Histogram:
         return sum(n for _, n in self.bins)
 
 
-def _histograms(rows: Iterable[Row]) -> dict[Any, _Histogram]:
-    """``_durations`` rows per key, bins in ascending order."""
-    out: dict[Any, _Histogram] = {}
+def histograms(rows: Iterable[Row]) -> dict[Any, Histogram]:
+    """``durations`` rows per key, bins in ascending order."""
+    out: dict[Any, Histogram] = {}
     for row in rows:
-        group = out.setdefault(row["_id"]["key"], _Histogram())
+        group = out.setdefault(row["_id"]["key"], Histogram())
         group.bins.append((float(row["_id"]["m"]), int(row["n"])))
         group.patients += int(row["patients"])
         for name, value in row.items():
@@ -811,7 +826,7 @@ def _histograms(rows: Iterable[Row]) -> dict[Any, _Histogram]:
     return out
 
 
-def _quantile(bins: list[tuple[float, int]], p: float) -> float | None:
+def quantile(bins: list[tuple[float, int]], p: float) -> float | None:
     """The ``p`` quantile of the sorted histogram ``bins`` by linear interpolation between the
     closest ranks (numpy's default, Excel's PERCENTILE.INC, ``statistics.quantiles(method=
     "inclusive")``): with the n values sorted as x[0..n-1], h = (n - 1) p and the answer is
@@ -837,10 +852,10 @@ def _quantile(bins: list[tuple[float, int]], p: float) -> float | None:
     return round(a + frac * (b - a), 2)
 
 
-def _duration_row(group: _Histogram, count: str) -> Row:
+def _duration_row(group: Histogram, count: str) -> Row:
     row: Row = {count: group.count, "patients": group.patients}
     for name, p in QUANTILES:
-        row[name] = _quantile(group.bins, p)
+        row[name] = quantile(group.bins, p)
     return row
 
 
@@ -917,9 +932,9 @@ async def lab_turnaround(filt: AnalyticsFilter, disclosure: Disclosure) -> Repor
                 }
             },
             {"$unwind": "$tests"},
-            *_durations("$tests.test_id", {"code": "$tests.code", "name": "$tests.name"}),
+            *durations("$tests.test_id", {"code": "$tests.code", "name": "$tests.name"}),
         ]
-        found = _histograms(await _aggregate(LabOrder, pipeline))
+        found = histograms(await aggregate(LabOrder, pipeline))
         rows = [
             {
                 "test_id": str(key),
@@ -933,7 +948,7 @@ async def lab_turnaround(filt: AnalyticsFilter, disclosure: Disclosure) -> Repor
         groups = suppress(rows, TURNAROUND_MEASURES, disclosure)
         return {"groups": groups, **disclosure.header(count_suppressed(groups))}
 
-    return await _report("labTurnaround", filt, disclosure, ("lab_orders", "doctors"), compute)
+    return await report("labTurnaround", filt, disclosure, ("lab_orders", "doctors"), compute)
 
 
 async def outpatient_waiting_time(filt: AnalyticsFilter, disclosure: Disclosure) -> Report:
@@ -952,15 +967,15 @@ async def outpatient_waiting_time(filt: AnalyticsFilter, disclosure: Disclosure)
                     "_ms": {"$subtract": ["$seen_at", "$checked_in_at"]},
                 }
             },
-            *_durations("$department_id"),
+            *durations("$department_id"),
         ]
-        found = _histograms(await _aggregate(OutpatientVisit, pipeline))
+        found = histograms(await aggregate(OutpatientVisit, pipeline))
         rows = [
-            {"department_id": _id(key), **_duration_row(group, "visits")}
+            {"department_id": id_text(key), **_duration_row(group, "visits")}
             for key, group in found.items()
         ]
         rows.sort(key=lambda r: r["department_id"] or "")
         groups = suppress(rows, WAITING_MEASURES, disclosure)
         return {"groups": groups, **disclosure.header(count_suppressed(groups))}
 
-    return await _report("outpatientWaitingTime", filt, disclosure, ("outpatient_visits",), compute)
+    return await report("outpatientWaitingTime", filt, disclosure, ("outpatient_visits",), compute)

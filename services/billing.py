@@ -5,8 +5,9 @@ total together, so the totals can never disagree with the entries. The invariant
 the update's filter, so they hold under concurrent requests too:
 - a (source, source_id) is charged at most once per account (``$elemMatch`` under ``$not``),
   so one appointment can carry its consultation fee and its equipment use, each once;
-- a payment never exceeds the outstanding balance (``$expr`` on the totals): overpayment is
-  refused with ``BAD_USER_INPUT`` rather than kept as credit, because refunds do not exist yet.
+- a payment never exceeds what the patient owes (``$expr`` on the totals; what insurers owe on
+  claims is not the patient's to pay, services/insurance.py): overpayment is refused with
+  ``BAD_USER_INPUT`` rather than kept as credit, because refunds do not exist yet.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from models.departments import Department
 from models.equipment import MedicalEquipment
 from models.laboratory import LabOrder
 from models.patients import Patient
+from models.pharmacy import DISPENSED, Dispense
 from models.radiology import ImagingStudy, ImagingStudyStatus
 from models.scheduling import Appointment
 from models.staff import Doctor
+from models.theatre import SurgeryBooking, SurgeryStatus, SurgicalRecord
 from services import common
 from services.changes import changed
 from services.pagination import BY_ID, Page, PageArgs, Query, both, paginate
@@ -151,6 +154,22 @@ async def _source_department(account: BillingAccount, charge: Charge) -> Ref | N
         completed = study.status == ImagingStudyStatus.COMPLETED
         require(completed, "sourceId", "is an imaging study not completed")
         derived = study.department_id
+    elif charge.source == ChargeSource.SURGERY:  # theatre time (the booking), procedure (record)
+        booking = await SurgeryBooking.get(charge.source_id)
+        record = None if booking is not None else await SurgicalRecord.get(charge.source_id)
+        if record is not None:
+            booking = await SurgeryBooking.get(record.booking_id)
+        booking = _source(booking, "surgery booking or surgical record")
+        _require_own(account, booking.patient_id, "surgery")
+        completed = booking.status == SurgeryStatus.COMPLETED
+        require(completed, "sourceId", "is a surgery not completed")
+        derived = booking.department_id
+    elif charge.source == ChargeSource.DISPENSE:  # the drug handed out, at the master's price
+        dispense = _source(await Dispense.get(charge.source_id), "dispense")
+        _require_own(account, dispense.patient_id, "dispense")
+        require(dispense.status in DISPENSED, "sourceId", "is a dispense not completed")
+        prescriber = await Doctor.get(dispense.prescriber_id)
+        derived = None if prescriber is None else prescriber.department_id
     else:
         derived = await _equipment_use_department(account, ObjectId(charge.source_id))
     if charge.department_id is not None:
@@ -242,8 +261,22 @@ async def add_charge(account_id: ObjectId, data: Mapping[str, Any]) -> BillingAc
 
 
 def _exceeds(account: BillingAccount, amount: int) -> BadUserInput:
-    reason = f"exceeds the outstanding balance of {max(account.balance, 0)} ({account.currency})"
+    # What the patient owes: insurers' dues on claims are not the patient's to pay.
+    owed = max(account.patient_due, 0)
+    reason = f"exceeds the outstanding balance of {owed} ({account.currency})"
     return BadUserInput(f"amount: {amount} {reason}", {"amount": reason})
+
+
+def patient_due_at_least(amount: int) -> Query:
+    """The account's patient due (models.billing: charges less payments, write-offs and what
+    insurers owe) is at least ``amount``: a filter, so concurrent writes cannot overdraw it."""
+    taken = [
+        "$total_paid",
+        {"$ifNull": ["$insurer_due", 0]},
+        {"$ifNull": ["$written_off", 0]},
+        amount,
+    ]
+    return {"$expr": {"$lte": [{"$add": taken}, "$total_charged"]}}
 
 
 async def record_payment(account_id: ObjectId, data: Mapping[str, Any]) -> BillingAccount:
@@ -253,10 +286,10 @@ async def record_payment(account_id: ObjectId, data: Mapping[str, Any]) -> Billi
     now = utcnow()
     payment = build(Payment, {**fields, "received_at": now})
     require(payment.amount <= MAX_AMOUNT, "amount", f"must be at most {MAX_AMOUNT}")
-    if payment.amount > account.balance:
+    if payment.amount > account.patient_due:
         raise _exceeds(account, payment.amount)
-    # The balance check again, atomically: concurrent payments cannot overpay together.
-    fits: Query = {"$expr": {"$lte": [{"$add": ["$total_paid", payment.amount]}, "$total_charged"]}}
+    # The check again, atomically: concurrent payments (or claims) cannot overdraw together.
+    fits = patient_due_at_least(payment.amount)
     updated = await _write(
         account,
         fits,

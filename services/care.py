@@ -50,8 +50,11 @@ class CareFacts:
             for link in self.links
         )
 
-    def treated_by(self, staff_id: ObjectId | None, now: datetime) -> bool:
-        return self._holds("clinician_id", staff_id, now)
+    def treated_by(
+        self, staff_id: ObjectId | None, now: datetime, ward_id: ObjectId | None = None
+    ) -> bool:
+        """By the clinician themselves, or by the team of a ward they are assigned to."""
+        return self._holds("clinician_id", staff_id, now) or self._holds("ward_id", ward_id, now)
 
     def seen_in(self, department_id: ObjectId | None, now: datetime) -> bool:
         return self._holds("department_id", department_id, now)
@@ -75,33 +78,39 @@ def _lifetime(value: timedelta | str | None) -> timedelta | None:
     return value
 
 
-def link_of(source: CareSource, row: Mapping[str, Any]) -> CareLink | None:
-    """The relation one source row gives, if any (``row`` as stored, snake_case)."""
+def links_of(source: CareSource, row: Mapping[str, Any]) -> list[CareLink]:
+    """The relations one source row gives (``row`` as stored, snake_case): its clinician's
+    (with its department), and its ward team's while the row is in a ward status."""
     raw_status = row.get(source.status)
     status = str(getattr(raw_status, "value", raw_status))
-    if status not in source.lifetime:
-        return None
-    span = _lifetime(source.lifetime[status])
-    ends = row.get(source.ends) if source.ends else None
-    until = ends + span if span is not None and isinstance(ends, datetime) else None
-    return CareLink(
-        clinician_id=row.get(source.clinician),
-        department_id=row.get(source.department) if source.department else None,
-        until=until,
-    )
+    out: list[CareLink] = []
+    if status in source.lifetime:
+        span = _lifetime(source.lifetime[status])
+        ends = row.get(source.ends) if source.ends else None
+        until = ends + span if span is not None and isinstance(ends, datetime) else None
+        department = row.get(source.department) if source.department else None
+        for field in (source.clinician, *source.also):
+            clinician = row.get(field)
+            if clinician is not None or field == source.clinician:
+                out.append(CareLink(clinician_id=clinician, department_id=department, until=until))
+    ward = row.get(source.ward) if source.ward else None
+    if ward is not None and status in source.ward_statuses:
+        out.append(CareLink(ward_id=ward))
+    return out
 
 
 def merge(links: Iterable[CareLink]) -> list[CareLink]:
-    """One link per (clinician, department), keeping the latest lapse (``None`` is latest)."""
-    best: dict[tuple[Any, Any], CareLink] = {}
+    """One link per (clinician, department, ward), keeping the latest lapse (``None`` is
+    latest)."""
+    best: dict[tuple[Any, Any, Any], CareLink] = {}
     for link in links:
-        key = (link.clinician_id, link.department_id)
+        key = (link.clinician_id, link.department_id, link.ward_id)
         old = best.get(key)
         if old is None or old.until is None:
             best[key] = old or link
         elif link.until is None or link.until > old.until:
             best[key] = link
-    return [best[k] for k in sorted(best, key=lambda k: (str(k[0]), str(k[1])))]
+    return [best[k] for k in sorted(best, key=lambda k: tuple(str(part) for part in k))]
 
 
 def derive(rows: Iterable[Any]) -> dict[ObjectId, list[CareLink]]:
@@ -112,10 +121,10 @@ def derive(rows: Iterable[Any]) -> dict[ObjectId, list[CareLink]]:
         declaration = REGISTRY.for_model(type(row))
         if declaration is None or declaration.care is None:
             continue
-        link = link_of(declaration.care, row.model_dump())
+        links = links_of(declaration.care, row.model_dump())
         patient = getattr(row, declaration.patient or "patient_id", None)
-        if link is not None and patient is not None:
-            found.setdefault(patient, []).append(link)
+        if links and patient is not None:
+            found.setdefault(patient, []).extend(links)
     return {patient: merge(links) for patient, links in found.items()}
 
 
@@ -123,14 +132,13 @@ async def _derive(patient_id: ObjectId) -> list[CareLink]:
     found: list[CareLink] = []
     for declaration, source in sources():
         assert declaration.model is not None  # sources() keeps collection-backed ones
+        statuses = {str(s) for s in source.lifetime} | {str(s) for s in source.ward_statuses}
         query = {
             declaration.patient or "patient_id": patient_id,
-            source.status: {"$in": [str(s) for s in source.lifetime]},
+            source.status: {"$in": sorted(statuses)},
         }
         async for row in db.collection(declaration.model).find(query):
-            link = link_of(source, row)
-            if link is not None:
-                found.append(link)
+            found.extend(links_of(source, row))
     return merge(found)
 
 
@@ -161,13 +169,19 @@ async def refresh(patient_id: ObjectId | None) -> Patient | None:
 
 
 def where(
-    *, clinician: ObjectId | None = None, department: ObjectId | None = None
+    *,
+    clinician: ObjectId | None = None,
+    department: ObjectId | None = None,
+    ward: ObjectId | None = None,
 ) -> dict[str, Any]:
-    """The patients a clinician treats, or a department sees, now (one indexed filter)."""
+    """The patients a clinician treats, a department sees, or a ward's team treats, now (one
+    indexed filter; give exactly one of the three)."""
     now = utcnow()
     match: dict[str, Any] = {"$or": [{"until": None}, {"until": {"$gt": now}}]}
     if clinician is not None:
         match["clinician_id"] = clinician
+    elif ward is not None:
+        match["ward_id"] = ward
     else:
         match["department_id"] = department
     return {"care": {"$elemMatch": match}}

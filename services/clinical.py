@@ -21,8 +21,9 @@ from models.clinical import (
     TreatmentPlan,
     TreatmentPlanStatus,
 )
+from models.drugs import Drug
 from models.equipment import MedicalEquipment
-from models.patients import Patient
+from models.patients import Patient, fold
 from models.staff import Doctor, Nurse
 from services import common
 from services.changes import changed
@@ -153,6 +154,15 @@ async def create_prescription(data: Mapping[str, Any]) -> Prescription:
             "treatmentPlanId",
             "belongs to another patient",
         )
+    if prescription.drug_id is not None:  # the drug master's product: the text must name it
+        drug = await Drug.get(prescription.drug_id)
+        require(drug is not None, "drugId", "no such drug")
+        assert drug is not None
+        require(
+            " ".join(fold(prescription.drug).split()) in drug.match_keys,
+            "drug",
+            f"does not name drug {prescription.drug_id} ({drug.generic_name})",
+        )
     prescription.status_history = [StatusChange(status=prescription.status.value, at=now)]
     return await common.insert(prescription, "prescription")
 
@@ -165,7 +175,15 @@ async def update_prescription(id: ObjectId, changes: Mapping[str, Any]) -> Presc
         "id",
         f"a {prescription.status.value} prescription cannot be changed",
     )
-    require(not {"patient_id", "prescriber_id", "status"} & changes.keys(), "input", "not editable")
+    require(
+        not {"patient_id", "prescriber_id", "status", "drug_id"} & changes.keys(),
+        "input",
+        "not editable",
+    )
+    if "drug" in changes and prescription.drug_id is not None:  # it keeps naming its product
+        drug = await Drug.get(prescription.drug_id)
+        text = " ".join(fold(str(changes["drug"] or "")).split())
+        require(drug is None or text in drug.match_keys, "drug", "must still name its drugId")
     updated = await common.update(prescription, changes, "prescription")
     return updated
 

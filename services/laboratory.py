@@ -62,7 +62,7 @@ from models.notifications import NotificationKind, Recipient, RecipientKind
 from models.outpatient import OutpatientVisit
 from models.patients import Patient, Sex, age_on
 from models.staff import Doctor
-from services import billing, common, notifications
+from services import admissions, billing, common, notifications
 from services.changes import changed
 from services.pagination import BY_ID, Page, PageArgs, Query, both, paginate
 from services.validation import Problems, build, instant, require
@@ -179,13 +179,7 @@ async def create_lab_order(data: Mapping[str, Any], by: str) -> LabOrder:
             problems.require(
                 visit.patient_id == data["patient_id"], "visitId", "is another patient's visit"
             )
-    if admission_id is not None:
-        problems.add(
-            BadUserInput(
-                "admissionId: admissions are not recorded yet",
-                {"admissionId": "admissions are not recorded yet"},
-            )
-        )
+    await admissions.check_admission(problems, admission_id, data["patient_id"])
     found = {t.code: t for t in await LabTest.find({"code": {"$in": codes}}).to_list()}
     for i, code in enumerate(codes):
         test = found.get(code)

@@ -36,7 +36,6 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 import db
-from auth.policy import REGISTRY
 from cache import runtime
 from errors import BadUserInput, Conflict
 from models.base import utcnow
@@ -67,7 +66,7 @@ from models.radiology import (
 )
 from models.scheduling import SLOT, ReservedResource, grid_slots, on_grid
 from models.staff import Doctor, Nurse
-from services import billing, common, scheduling, signing
+from services import admissions, billing, common, scheduling, signing
 from services.changes import changed
 from services.pagination import ASC, BY_ID, Page, PageArgs, Query, Sort, both, paginate
 from services.validation import Problems, build, instant, require
@@ -210,18 +209,7 @@ async def _check_source(problems: Problems, order: ImagingOrder) -> None:
                 f"the visit is {visit.status.value}; imaging is ordered once the patient is seen",
             )
         return
-    admission = REGISTRY.get("Admission")
-    if admission is None or admission.model is None:
-        problems.require(False, "admissionId", "admissions are not recorded yet; use visitId")
-        return
-    found = await db.collection(admission.model).find_one({"_id": order.admission_id})
-    if problems.require(found is not None, "admissionId", "no such admission"):
-        assert found is not None
-        problems.require(
-            found.get("patient_id") == order.patient_id,
-            "admissionId",
-            "is an admission of another patient",
-        )
+    await admissions.check_admission(problems, order.admission_id, order.patient_id)
 
 
 async def create_order(data: Mapping[str, Any]) -> ImagingOrder:

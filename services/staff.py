@@ -15,6 +15,7 @@ from bson import ObjectId
 from errors import BadUserInput
 from models.departments import Department
 from models.staff import AdminDuty, AdminStaff, Doctor, Nurse, StaffMember
+from models.wards import Ward
 from services import common
 from services.pagination import ASC, Page, PageArgs, Query, Sort, paginate
 from services.validation import build, require
@@ -95,10 +96,14 @@ async def get_nurse(id: ObjectId) -> Nurse:
 
 
 async def create_nurse(data: Mapping[str, Any]) -> Nurse:
+    await common.ensure_exists(Ward, data.get("ward_id"), "wardId", "ward")
     return await _create(Nurse, data, "nurse")
 
 
 async def update_nurse(id: ObjectId, changes: Mapping[str, Any]) -> Nurse:
+    """A new ``ward_id`` moves the nurse's care to that ward's inpatients at once (their
+    standing is looked up afresh after every staff write)."""
+    await common.ensure_exists(Ward, changes.get("ward_id"), "wardId", "ward")
     return await _update(await get_nurse(id), changes, "nurse")
 
 

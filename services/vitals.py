@@ -22,7 +22,7 @@ from models.vitals import (
     VitalSignsPoint,
     VitalSignsStatus,
 )
-from services import common
+from services import admissions, common
 from services.changes import changed
 from services.pagination import Page, PageArgs, Query, Sort, both, paginate
 from services.validation import Problems, camel, instant
@@ -79,7 +79,8 @@ def bmi(height_cm: float | None, weight_kg: float | None) -> float | None:
 
 async def check_encounter(data: Mapping[str, Any], problems: Problems) -> None:
     """Exactly one of visit or admission; a visit must exist, be the patient's, and have
-    happened. Admissions have no collection yet (issue 15): their id is kept as given."""
+    happened; an admission must exist and be the patient's (signs may be charted after
+    discharge)."""
     visit_id, admission_id = data.get("visit_id"), data.get("admission_id")
     if not problems.require(
         (visit_id is None) != (admission_id is None),
@@ -88,6 +89,9 @@ async def check_encounter(data: Mapping[str, Any], problems: Problems) -> None:
     ):
         return
     if visit_id is None:
+        await admissions.check_admission(
+            problems, admission_id, data.get("patient_id"), active=False
+        )
         return
     visit = await OutpatientVisit.get(visit_id)
     if not problems.require(visit is not None, "visitId", "no such outpatient visit"):

@@ -103,7 +103,7 @@ async def test_every_seed_writes_the_same_documents_whatever_the_batch_size(
 async def test_summary_counts_what_was_written(database: Any) -> None:
     summary = await seed_demo(PATIENTS)
     assert summary.patients == PATIENTS == summary.billing_accounts
-    assert summary.departments == 6
+    assert summary.departments == 7
     assert summary.appointments >= 2 * PATIENTS
     stored = await snapshot(database)
     assert summary.total == sum(len(docs) for docs in stored.values())

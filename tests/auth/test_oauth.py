@@ -399,6 +399,9 @@ async def test_every_demo_account_signs_in_with_its_links(app: Any, client_from:
         "compliance": ("compliance", {}),
         "labtech": ("lab_technician", {}),
         "radiologist": ("radiologist", {"sid": ids.doctor_id(8), "did": ids.department_id(3)}),
+        "pharmacist": ("pharmacist", {}),
+        "pharmacist2": ("pharmacist", {}),
+        "storekeeper": ("storekeeper", {}),
     }
     assert [spec.username for spec in DEMO_ACCOUNTS] == list(expected)
     for spec in DEMO_ACCOUNTS:

@@ -152,10 +152,11 @@ async def test_a_set_belongs_to_exactly_one_visit_of_the_same_patient(client_as:
     missing = await c.me.error(RECORD, input=_input(c, pulse=70, patientId="0" * 24))
     assert code(missing) == "BAD_USER_INPUT" and "patientId" in missing["extensions"]["fields"]
     assert await VitalSigns.count() == 0
-    linked = await c.me.data(
+    unknown = await c.me.error(
         RECORD, input={**_input(c, pulse=70), "visitId": None, "admissionId": "b" * 24}
-    )
-    assert linked["recordVitalSigns"]["visitId"] is None
+    )  # admissions are checked like visits (services.admissions.check_admission)
+    assert code(unknown) == "BAD_USER_INPUT" and "admissionId" in unknown["extensions"]["fields"]
+    assert await VitalSigns.count() == 0
 
 
 async def test_who_may_record_and_read(client_as: Any) -> None:
