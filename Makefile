@@ -14,7 +14,7 @@ VENDOR_FILES := react/umd/react.production.min.js react/LICENSE \
 # Re-installed when the lockfile or this list changes, like the venv when pyproject.toml does.
 ASSETS := $(VENDOR)/.installed-$(shell (cat package-lock.json; echo '$(VENDOR_FILES)') | cksum | cut -d' ' -f1)
 
-.PHONY: serve test lint schema docs assets
+.PHONY: serve test test-wire lint schema docs assets
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "SHMS needs Python 3.11+"'
@@ -51,6 +51,10 @@ serve: $(STAMP) $(ASSETS)  ## Serve the API on http://127.0.0.1:8000/graphql (em
 test: $(STAMP) $(ASSETS)  ## Run the whole test suite (starts a throwaway Redis if none answers)
 	@scripts/ensure-test-redis
 	$(BIN)/pytest
+
+test-wire: $(STAMP)  ## Part of the suite through motor and the wire protocol (mongoeco; needs Python 3.13)
+	@scripts/ensure-test-redis
+	scripts/test-wire
 
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .

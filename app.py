@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import socket
 import tempfile
+import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Sequence
@@ -34,8 +35,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
@@ -81,6 +82,12 @@ from config import Settings, describe, get_settings
 from errors import BadRequest, RateLimited, ShmsError, Unauthenticated
 from events.bus import create_bus
 from jobs import create_scheduler
+from observability import logs, tracing
+from observability.graphql import OPERATION
+from observability.requests import RequestObserved
+from routes import fhir as fhir_routes
+from routes import metrics as metrics_routes
+from routes import patient_export as export_routes
 from routes import queries as query_routes
 from schema import persisted_documents, ratelimit
 from schema.context import Context
@@ -269,6 +276,7 @@ async def _charge_lookup(context: Any, settings: Settings) -> None:
         ratelimit.failed_open()
         return
     if refused is not None:
+        metrics.RATE_LIMIT_REFUSALS.labels("lookup").inc()
         raise RateLimited(refused, retryAfter=int(headers["Retry-After"]), cost=1)
 
 
@@ -333,6 +341,28 @@ class GraphQLApp(GraphQL[Context, None]):
         _SERVING.add(self)  # for the server to close its WebSockets first (ShmsServer)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+        """One HTTP operation, timed for ``shms_graphql_request_duration_seconds`` by the name
+        and type ``observability.graphql`` found (refused before parsing: the name asked for,
+        type ``unknown``), its errors counted by code."""
+        data = kwargs.get("request_data")
+        label = {"name": str(getattr(data, "operation_name", None) or ""), "type": "unknown"}
+        token = OPERATION.set(label)
+        started = time.perf_counter()
+        result: Any = None
+        try:
+            result = await self._execute_within_limits(*args, **kwargs)
+            return result
+        finally:
+            OPERATION.reset(token)
+            codes = [
+                str((error.extensions or {}).get("code", "INTERNAL"))
+                for error in getattr(result, "errors", None) or ()
+            ]
+            metrics.observe_operation(
+                label["name"], label["type"], time.perf_counter() - started, codes
+            )
+
+    async def _execute_within_limits(self, *args: Any, **kwargs: Any) -> Any:
         """Queries answer within ``SHMS_OPERATION_TIMEOUT_SECONDS`` or get ``TIMEOUT``.
 
         Mutations are not cut short: a write stopped between its steps could leave work half
@@ -357,7 +387,7 @@ class GraphQLApp(GraphQL[Context, None]):
         try:
             return await asyncio.wait_for(super().execute_single(*args, **kwargs), limit)
         except TimeoutError:
-            metrics.metrics.operation_timeouts += 1
+            metrics.OPERATION_TIMEOUTS.inc()
             message = f"The operation took longer than {limit:g} s (SHMS_OPERATION_TIMEOUT_SECONDS)"
             error = GraphQLError(message, extensions={"code": "TIMEOUT"})
             return ExecutionResult(data=None, errors=[error])
@@ -436,7 +466,8 @@ class GraphQLApp(GraphQL[Context, None]):
                 await handler.websocket.close(code=WS_GOING_AWAY, reason="Server shutting down")
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        request_id = uuid.uuid4().hex  # ours, unique; the client's is kept beside it
+        # ours, unique (the request middleware's, as in the logs); the client's is kept beside it
+        request_id = logs.request_id() or uuid.uuid4().hex
         given = request.headers.get("x-request-id")
         client_request_id = given[:64] if given and given.isprintable() else None
         # A WebSocket signs in later, from its connection_init payload (see on_ws_connect).
@@ -573,7 +604,7 @@ CORS_EXPOSED_HEADERS = (
 
 
 class _CrossOrigin:
-    """Starlette's CORSMiddleware on the API only (``/graphql``, ``/oauth/token``,
+    """Starlette's CORSMiddleware on the API only (``/graphql``, ``/oauth/*``,
     ``/queries/*``): health, metrics and pages stay same-origin. ``SHMS_CORS_ORIGINS`` decides
     it, as it decides WebSocket origins (``GraphQLApp``), so HTTP and WebSocket agree.
     Credentials (cookies) are not allowed: the API reads bearer tokens only."""
@@ -590,7 +621,7 @@ class _CrossOrigin:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", "")).removeprefix(str(scope.get("root_path", "")))
-        api = path in ("/graphql", "/oauth/token") or path.startswith("/queries/")
+        api = path in ("/graphql", "/oauth/token") or path.startswith(("/queries/", "/oauth/"))
         await (self.cors if scope["type"] == "http" and api else self.app)(scope, receive, send)
 
 
@@ -740,15 +771,14 @@ async def _answers(check: Awaitable[bool], seconds: float) -> bool:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
-    logging.basicConfig(
-        level=settings.shms_log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.shms_log_level, settings.shms_log_format)
+    tracing.configure()  # only if the OTEL_* variables name an exporter
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.embedded_claim = _claim_embedded_store(settings)  # one worker only
         mongo, redis = await _open_stores(settings)  # both answer, or a one-line StartupError
-        await db.init_database(mongo, settings.mongodb_db)
+        await db.init_database(mongo, settings.mongodb_db, settings)
         app.state.mongo, app.state.redis = mongo, redis
         cache = DocumentCache(redis, settings) if settings.cache_enabled else None
         app.state.bus = bus = create_bus(settings, redis)
@@ -771,8 +801,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             scheduler.start()  # runs only while this worker holds the Redis lease
         _freeze_start_up_heap()
         try:
-            yield
+            async with metrics_routes.separate(settings):  # SHMS_METRICS_ADDRESS, if set
+                yield
         finally:
+            metrics.worker_exited()  # its open subscriptions leave the multi-process sum
             await scheduler.stop()  # releases the lease: another worker takes over at once
             await bus.aclose()  # open subscriptions complete cleanly; the Redis reader stops
             await graphql.close_websockets(settings.shms_shutdown_timeout_seconds)  # then 1001
@@ -807,9 +839,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         }
         return JSONResponse(body, status_code=200 if mongo_ok else 503)
 
-    async def metrics_text(request: Request) -> PlainTextResponse:
-        return PlainTextResponse(metrics.render(), media_type=metrics.CONTENT_TYPE)
-
     async def root(request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")
 
@@ -817,30 +846,51 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return HTMLResponse(pages.dashboard())  # the live operations board (static/dashboard.*)
 
     graphql = GraphQLApp(settings)
+    routes: list[BaseRoute] = [
+        Route("/", root),
+        Route("/dashboard", dashboard),
+        Mount("/static", pages.PublicFiles(directory=pages.STATIC_DIR), name="static"),
+        Route("/health", ready),
+        Route("/health/live", live),
+        Route("/health/ready", ready),
+        *metrics_routes.routes(settings),  # GET /metrics: a service token, or public
+        Route(
+            "/graphql",
+            BodySizeLimit(graphql, settings.shms_max_body_bytes),
+            methods=["GET", "POST"],
+        ),
+        WebSocketRoute("/graphql", graphql),
+        *oauth.routes,  # /oauth/token and the /.well-known issuer documents
+        *query_routes.routes(settings),  # GET /queries/{name}: saved queries by name
+        *fhir_routes.routes(settings),  # GET /fhir/Patient/{id}/$everything
+        *export_routes.routes(settings),  # GET /patients/{id}/export (GDPR Art. 15)
+    ]
     return Starlette(
-        routes=[
-            Route("/", root),
-            Route("/dashboard", dashboard),
-            Mount("/static", pages.PublicFiles(directory=pages.STATIC_DIR), name="static"),
-            Route("/health", ready),
-            Route("/health/live", live),
-            Route("/health/ready", ready),
-            Route("/metrics", metrics_text),
-            Route(
-                "/graphql",
-                BodySizeLimit(graphql, settings.shms_max_body_bytes),
-                methods=["GET", "POST"],
-            ),
-            WebSocketRoute("/graphql", graphql),
-            *oauth.routes,  # /oauth/token and the /.well-known issuer documents
-            *query_routes.routes(settings),  # GET /queries/{name}: saved queries by name
-        ],
+        routes=routes,
         lifespan=lifespan,
         middleware=[
             Middleware(_StartupReport),
+            *_traced(),  # the request's span first: the request id's log lines carry its trace
+            Middleware(RequestObserved, routes=routes),  # request id, HTTP metrics
             Middleware(_CrossOrigin, origins=settings.cors_origins),
         ],
     )
+
+
+def _traced() -> list[Middleware]:
+    """OpenTelemetry's ASGI middleware while tracing is on (``traceparent`` in, a span per
+    request and WebSocket, ``traceresponse`` out); nothing at all while it is off."""
+    if not tracing.active():
+        return []
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    return [
+        Middleware(
+            OpenTelemetryMiddleware,
+            tracer_provider=tracing.provider(),
+            exclude_spans=["receive", "send"],  # one span per request, not one per message
+        )
+    ]
 
 
 def _app_from_environment() -> Starlette:

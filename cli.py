@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,6 +80,21 @@ async def _seed_database(url: str, name: str, args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_folder() -> str:
+    """Several workers report one view of the metrics through files in one folder
+    (``PROMETHEUS_MULTIPROC_DIR``, inherited by the workers): a fresh temporary folder unless
+    one is set, and a set one emptied of an earlier run's files (their counts would be summed)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        folder = tempfile.mkdtemp(prefix="shms-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    else:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink(missing_ok=True)
+    return folder
+
+
 def _serve(args: argparse.Namespace) -> int:
     """Run the ASGI app under uvicorn; ``--reload`` is for development only.
 
@@ -90,6 +107,8 @@ def _serve(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"shms serve: --workers {args.workers}: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    if args.workers > 1:
+        _metrics_folder()
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import ChangeReload, Multiprocess
@@ -304,6 +323,52 @@ async def _link_in_database(settings: config.Settings, args: argparse.Namespace)
     return 0
 
 
+KEYS_EMBEDDED_MESSAGE = """\
+shms keys: MONGODB_URL is not set: the embedded store lives inside the server process, so its
+data keys can only be used there. Set MONGODB_URL to manage the keys of a MongoDB database."""
+
+
+def _keys(args: argparse.Namespace) -> int:
+    """``shms keys status|rotate``: the master keys wrapping each data key (crypto.keyring)."""
+    settings = config.get_settings()
+    if settings.embedded_mongo:
+        print(KEYS_EMBEDDED_MESSAGE, file=sys.stderr)
+        return EXIT_USAGE
+    return asyncio.run(_keys_in_database(settings, args))
+
+
+async def _keys_in_database(settings: config.Settings, args: argparse.Namespace) -> int:
+    import db
+    from crypto import keyring
+    from crypto.keys import add_state_key, provider_for
+
+    client = db.create_client(settings.mongodb_url)
+    try:
+        store = db.key_store(client[settings.mongodb_db])
+        if args.action == "rotate":
+            if args.new_key:
+                if settings.shms_master_key.get_secret_value().strip():
+                    print(
+                        "shms keys rotate --new-key: SHMS_MASTER_KEY is set: put the new key "
+                        "first in it (the old one after it) and run `shms keys rotate`",
+                        file=sys.stderr,
+                    )
+                    return EXIT_USAGE
+                print(f"Added master key {add_state_key(settings.shms_state_dir)}")
+            provider = provider_for(settings)  # read now: --new-key just changed it
+            changed = await keyring.rotate(store, provider, retire=args.retire)
+            what = "wrapped only" if args.retire else "wrapped"
+            print(f"{changed} data key(s) changed; every one is {what} by {provider.primary}")
+        primary = provider_for(settings).primary
+        print(f"primary master key: {primary}")
+        for key in await keyring.status(store):
+            mark = "" if primary in key.wrapped_by else "  (not yet wrapped by the primary)"
+            print(f"  {key.collection:<17} {key.key_id:<28} {','.join(key.wrapped_by)}{mark}")
+    finally:
+        db.close_client(client)
+    return 0
+
+
 def _ttl(value: str) -> int:
     number = int(value)
     if not 60 <= number <= MAX_CLI_TOKEN_TTL:
@@ -390,6 +455,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--unlink", action="store_true", help="remove the subject's link instead (account stays)"
     )
     link.set_defaults(handler=_link_identity)
+
+    keys = commands.add_parser(
+        "keys", help="encryption at rest: show or rotate the master keys wrapping the data keys"
+    )
+    keys.add_argument("action", choices=("status", "rotate"))
+    keys.add_argument(
+        "--new-key",
+        action="store_true",
+        help="rotate: first add a generated master key to SHMS_STATE_DIR (development)",
+    )
+    keys.add_argument(
+        "--retire",
+        action="store_true",
+        help="rotate: drop the wrappings by every other master key (once every server has the "
+        "primary key)",
+    )
+    keys.set_defaults(handler=_keys)
 
     persist = commands.add_parser(
         "persist", help="register .graphql documents as persisted operations (allow-list mode)"

@@ -19,11 +19,25 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from auth.roles import Role
 
+ERASURE_HOLDS = (
+    "open_balance",
+    "open_claim",
+    "active_admission",
+    "open_emergency_visit",
+    "upcoming_appointment",
+    "upcoming_surgery",
+)
+"""The legal holds ``services.legal_holds`` knows (``SHMS_ERASURE_HOLDS`` picks among them)."""
+
 DEVELOPMENT_CORS_ORIGINS = tuple(
     f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 4200, 5173)
 )
 """Where front-end dev servers listen (Next.js/CRA 3000, Angular 4200, Vite 5173), so a UI under
 development can call a local SHMS with no setting; production allows no other origin unless told."""
+
+
+DEVELOPMENT_DEIDENTIFY_SECRET = "shms-development-deidentify-secret"
+"""Published with the code: fine for the embedded default, refused in production."""
 
 
 class Settings(BaseSettings):
@@ -84,8 +98,36 @@ class Settings(BaseSettings):
         default=None, description="Serve GraphiQL; default: on except in production."
     )
     shms_log_level: str = Field(default="INFO", description="Python log level.")
+    shms_log_format: Literal["plain", "json"] = Field(
+        default="plain",
+        description="`plain` text lines, or `json`: one JSON object per line with `request_id` "
+        "and `trace_id` (python-json-logger), for a log collector.",
+    )
+    shms_metrics_public: bool = Field(
+        default=False,
+        description="Serve `GET /metrics` to anyone; false: only to a `service` or `admin` token "
+        "(401 without a token, 403 with another role).",
+    )
+    shms_metrics_address: str = Field(
+        default="",
+        description="`host:port` of a second listener serving `/metrics` without a token (bind "
+        "it to a private interface, e.g. `127.0.0.1:9100`); empty: none.",
+    )
     shms_state_dir: str = Field(
         default=".state", description="Folder for local state: the embedded signing key."
+    )
+    shms_master_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Master key(s) of encryption at rest: base64 of 32 bytes; several, "
+        "comma-separated, while rotating (the first wraps, every one unwraps). Empty: a key "
+        "generated into SHMS_STATE_DIR (development only; production refuses to start).",
+    )
+    shms_deidentify_secret: str = Field(
+        default=DEVELOPMENT_DEIDENTIFY_SECRET,
+        min_length=16,
+        description="Key of de-identified exports (Safe Harbor): per-patient date shifts and "
+        "resource pseudonyms are keyed by it. Production refuses the published default: set "
+        "your own and keep it secret; changing it changes every pseudonym and shift.",
     )
     shms_jwt_issuer: str = Field(
         default="shms-embedded", description="`iss` of tokens SHMS issues or accepts."
@@ -174,6 +216,17 @@ class Settings(BaseSettings):
         ge=0,
         description="How long an address an account signed in from skips that account's wait "
         "(its own per-address limits still apply); 0: never.",
+    )
+    shms_totp_required_roles: str = Field(
+        default="",
+        description="Comma list of roles whose accounts must sign in with a TOTP code "
+        "(production: at least `admin,doctor`); empty: two-factor is optional for everyone.",
+    )
+    shms_password_reset_ttl_seconds: int = Field(
+        default=3600,
+        ge=300,
+        le=7 * 86400,
+        description="Lifetime of one-time password-reset and password-set tokens.",
     )
     shms_auth_status_ttl_seconds: int = Field(
         default=30,
@@ -339,6 +392,35 @@ class Settings(BaseSettings):
         "it (daylight saving included); the API itself speaks UTC.",
     )
 
+    shms_erasure_holds: str = Field(
+        default="open_balance,open_claim,active_admission,open_emergency_visit,"
+        "upcoming_appointment",
+        description="Legal holds that refuse a patient's erasure while they apply, separated by "
+        f"commas (any of {', '.join(ERASURE_HOLDS)}); empty: none.",
+    )
+
+    @field_validator("shms_erasure_holds")
+    @classmethod
+    def _known_holds(cls, value: str) -> str:
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = sorted(set(names) - set(ERASURE_HOLDS))
+        if unknown:
+            raise ValueError(f"unknown erasure holds {unknown}; known: {list(ERASURE_HOLDS)}")
+        return ",".join(dict.fromkeys(names))
+
+    @property
+    def erasure_holds(self) -> tuple[str, ...]:
+        return tuple(part for part in self.shms_erasure_holds.split(",") if part)
+
+    @field_validator("shms_metrics_address")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        value = value.strip()
+        host, _, port = value.rpartition(":")
+        if value and not (host and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError("must be host:port, e.g. 127.0.0.1:9100 (or empty)")
+        return value
+
     @field_validator("shms_cors_origins", mode="before")
     @classmethod
     def _parse_origins(cls, value: Any) -> Any:
@@ -375,6 +457,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SHMS_SEED_DEMO=true is refused with SHMS_ENV=production: demo data has "
                 "published passwords and fake patients"
+            )
+        if not self.shms_master_key.get_secret_value().strip():
+            raise ValueError(
+                "SHMS_ENV=production needs SHMS_MASTER_KEY (base64 of 32 bytes): patient data "
+                "is encrypted at rest under it, and a key generated on this host would be lost "
+                "with it"
+            )
+        if self.shms_deidentify_secret == DEVELOPMENT_DEIDENTIFY_SECRET:
+            raise ValueError(
+                "SHMS_ENV=production needs SHMS_DEIDENTIFY_SECRET: the default is published, "
+                "so anyone could undo the date shifts and pseudonyms of de-identified exports"
             )
         return self
 
@@ -435,6 +528,11 @@ class Settings(BaseSettings):
         return max(
             (listed.get(str(r), self.shms_max_cost) for r in roles), default=self.shms_max_cost
         )
+
+    def totp_required(self, roles: Iterable[str]) -> bool:
+        """Whether an account holding ``roles`` must sign in with a second factor."""
+        listed = {p.strip().lower() for p in self.shms_totp_required_roles.split(",") if p.strip()}
+        return bool(listed & {str(role) for role in roles})
 
     @property
     def jwt_algorithms(self) -> list[str]:

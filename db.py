@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import logging
+import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -26,9 +28,17 @@ from mongomock import aggregate as _mongomock_aggregate
 from mongomock import filtering as _filtering_module
 from mongomock import helpers as _helpers_module
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
+from opentelemetry.trace import SpanKind
 from pymongo import monitoring
 
+import config
+import metrics
+from config import Settings
+from crypto import fields as sealing
+from crypto import keyring
+from crypto.keys import KeyProvider, configured_keys, provider_for
 from models import DOCUMENT_MODELS
+from observability import tracing
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +91,58 @@ class OperationCounter:
 operations = OperationCounter()
 
 
+_MOCK_KINDS = {
+    "find": "find", "find_one": "find", "aggregate": "aggregate", "count_documents": "aggregate",
+    "distinct": "distinct", "insert_one": "insert", "insert_many": "insert",
+    "update_one": "update", "update_many": "update", "replace_one": "update",
+    "delete_one": "delete", "delete_many": "delete", "find_one_and_update": "findAndModify",
+    "find_one_and_replace": "findAndModify", "find_one_and_delete": "findAndModify",
+    "bulk_write": "bulkWrite",
+}  # fmt: skip
+"""The wire command each embedded-store call stands for, so both stores report one set of kinds."""
+MAX_IN_FLIGHT = 10_000
+
+
 class _CommandListener(monitoring.CommandListener):
+    """Counts commands (``operations``, the metrics) and times them (``duration_micros``)."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[tuple[Any, int], tuple[str, str]] = {}
+
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name in _COUNTED_COMMANDS:
             target = event.command.get(event.command_name)
             collection = target if isinstance(target, str) else event.command.get("collection", "")
             operations.record(str(collection), event.command_name)
+            metrics.DB_OPERATIONS.labels(str(collection), event.command_name).inc()
+            if len(self.in_flight) >= MAX_IN_FLIGHT:  # replies lost with their connection
+                self.in_flight.clear()
+            key = (event.connection_id, event.request_id)
+            self.in_flight[key] = (str(collection), event.command_name)
+
+    def _ended(
+        self, event: monitoring.CommandSucceededEvent | monitoring.CommandFailedEvent
+    ) -> None:
+        found = self.in_flight.pop((event.connection_id, event.request_id), None)
+        if found is not None:
+            metrics.DB_DURATION.labels(*found).observe(event.duration_micros / 1e6)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
+        self._ended(event)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+        self._ended(event)
+
+
+async def _timed(pending: Awaitable[Any], collection: str, kind: str) -> Any:
+    """An embedded-store call awaited, timed and (while tracing) spanned as pymongo's would be."""
+    attributes = {"db.system": "mongodb", "db.collection.name": collection, "db.operation": kind}
+    with tracing.span(f"{kind} {collection}", SpanKind.CLIENT, attributes):
+        started = time.perf_counter()
+        try:
+            return await pending
+        finally:
+            metrics.DB_DURATION.labels(collection, kind).observe(time.perf_counter() - started)
 
 
 def _count_mock_calls() -> None:
@@ -107,7 +157,11 @@ def _count_mock_calls() -> None:
             @functools.wraps(fn)
             def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
                 operations.record(self.name, op)
-                return fn(self, *args, **kwargs)
+                kind = _MOCK_KINDS[op]
+                metrics.DB_OPERATIONS.labels(self.name, kind).inc()
+                result = fn(self, *args, **kwargs)
+                # A cursor runs when iterated: counted, not timed.
+                return _timed(result, self.name, kind) if inspect.isawaitable(result) else result
 
             return wrapper
 
@@ -285,10 +339,141 @@ def keep_newest(coll: Any, keep: int | None = None) -> int:
     return excess
 
 
-async def init_database(client: Any, name: str) -> AsyncIOMotorDatabase[Any]:
-    """Bind every Beanie document to ``client[name]`` and create the declared indexes."""
+def _head(path: str) -> str:
+    return path.split(".", 1)[0]
+
+
+def _document_id(spec: Any) -> Any:
+    found = spec.get("_id") if isinstance(spec, dict) else None
+    if found is None or isinstance(found, dict):
+        raise ValueError("sealed fields are written one document at a time, chosen by its _id")
+    return found
+
+
+def _touched(names: Any) -> set[str]:
+    return {_head(str(k)) for k in names}
+
+
+def _seal_update(spec: sealing.Sealing, filter: Any, update: Any) -> Any:
+    """An update whose sealed fields are encrypted and whose blind indexes follow them.
+
+    A sealed field is written whole by ``$set`` (never a part of it, never by ``$push`` and
+    the like); unsetting a blind index's source unsets the index."""
+    if isinstance(update, list):  # a pipeline: allowed when it leaves sealed fields alone
+        for stage in update:
+            for body in stage.values():
+                if isinstance(body, dict) and _touched(body) & spec.written:
+                    raise ValueError("an update pipeline cannot write sealed fields")
+        return update
+    out = dict(update)
+    for operator, body in update.items():
+        touched = _touched(body) & spec.written
+        if not touched:
+            continue
+        if operator == "$unset":
+            extra = {t: "" for t, (s, _) in spec.derived.items() if s in touched}
+            out[operator] = {**body, **extra}
+            continue
+        parts = [k for k in body if _head(str(k)) in spec.written and "." in str(k)]
+        if operator not in ("$set", "$setOnInsert") or parts:
+            raise ValueError(f"sealed fields {sorted(touched)} are written whole, by $set")
+        written = sealing.seal_fields(spec, _document_id(filter), body)
+        nulls = [t for t in spec.derived if t in written and written[t] is None]
+        out[operator] = {k: v for k, v in written.items() if k not in nulls}
+        if nulls:
+            out["$unset"] = {**out.get("$unset", {}), **{k: "" for k in nulls}}
+    return out
+
+
+class SealedCollection:
+    """The driver collection of a model with sealed fields: every write is sealed on its way
+    (inserts, replacements, updates), every other call is the driver's own. Reads return what
+    is stored; documents are opened when they are built (``models.trusted``, validation)."""
+
+    def __init__(self, raw: Any, spec: sealing.Sealing) -> None:
+        self.raw, self.spec = raw, spec
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+    def insert_one(self, document: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.raw.insert_one(sealing.seal_document(self.spec, document), *args, **kwargs)
+
+    def insert_many(self, documents: Any, *args: Any, **kwargs: Any) -> Any:
+        sealed = [sealing.seal_document(self.spec, d) for d in documents]
+        return self.raw.insert_many(sealed, *args, **kwargs)
+
+    def _replacement(self, filter: Any, document: Any) -> dict[str, Any]:
+        if "_id" not in document:
+            document = {"_id": _document_id(filter), **document}
+        return sealing.seal_document(self.spec, document)
+
+    def replace_one(self, filter: Any, document: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.raw.replace_one(filter, self._replacement(filter, document), *args, **kwargs)
+
+    def find_one_and_replace(self, filter: Any, document: Any, *args: Any, **kwargs: Any) -> Any:
+        replacement = self._replacement(filter, document)
+        return self.raw.find_one_and_replace(filter, replacement, *args, **kwargs)
+
+    def update_one(self, filter: Any, update: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.raw.update_one(filter, _seal_update(self.spec, filter, update), *args, **kwargs)
+
+    def find_one_and_update(self, filter: Any, update: Any, *args: Any, **kwargs: Any) -> Any:
+        sealed = _seal_update(self.spec, filter, update)
+        return self.raw.find_one_and_update(filter, sealed, *args, **kwargs)
+
+    def update_many(self, filter: Any, update: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.raw.update_many(
+            filter, _seal_update(self.spec, filter, update), *args, **kwargs
+        )
+
+    def bulk_write(self, requests: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(type(r).__name__ not in ("DeleteOne", "DeleteMany") for r in requests):
+            raise ValueError(f"{self.spec.collection} has sealed fields: no bulk writes")
+        return self.raw.bulk_write(requests, *args, **kwargs)
+
+
+def key_store(database: Any) -> Any:
+    """The ``data_keys`` collection (``crypto.keyring``), for opening and rotating keys."""
+    return database[keyring.COLLECTION]
+
+
+_providers: dict[tuple[str, str, str], KeyProvider] = {}
+
+
+def key_provider(settings: Settings | None = None) -> KeyProvider:
+    """The master keys of ``settings`` (default: the environment's), built once per process."""
+    settings = settings or config.get_settings()
+    key = (
+        settings.shms_env,
+        settings.shms_master_key.get_secret_value(),
+        str(settings.shms_state_dir),
+    )
+    found = _providers.get(key)
+    if found is None:
+        found = _providers[key] = provider_for(settings)
+    return found
+
+
+async def init_database(
+    client: Any, name: str, settings: Settings | None = None
+) -> AsyncIOMotorDatabase[Any]:
+    """Bind every Beanie document to ``client[name]``, create the declared indexes, load the
+    data keys (``crypto.keyring``) and seal the collections of models with sealed fields."""
     database: AsyncIOMotorDatabase[Any] = client[name]
     await init_beanie(database=database, document_models=list(DOCUMENT_MODELS))
+    sealed = [(m, sealing.SEALED[m]) for m in DOCUMENT_MODELS if m in sealing.SEALED]
+    embedded = isinstance(client, mongomock_motor.AsyncMongoMockClient)
+    await keyring.open_keys(
+        key_store(database),
+        key_provider(settings),
+        [spec.collection for _, spec in sealed],
+        embedded_seed=configured_keys(settings or config.get_settings())[0] if embedded else None,
+    )
+    for model, spec in sealed:
+        beanie_settings = model.get_settings()
+        sealed_collection: Any = SealedCollection(beanie_settings.motor_collection, spec)
+        beanie_settings.motor_collection = sealed_collection
     return database
 
 

@@ -20,6 +20,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.base import has_object_definition
 
 import resolvers
+from observability.graphql import OperationObserved, trace_root_fields
 from schema.common import SCALARS
 from schema.enforce import enforce
 from schema.errors import ErrorCodes
@@ -68,11 +69,20 @@ def build_schema(**options: Any) -> ShmsSchema:
         execution_context_class=EventExecutor,  # each subscription event on its own context
         types=[Doctor, Nurse, AdminStaff],
         # Limits inside ErrorCodes; parsed documents are reused by query text (bounded LRU).
-        extensions=[ErrorCodes, ParsedDocuments, QueryLimits, RateLimit, AuditFlush],
+        # OperationObserved first: its span holds the others; it reads the coded errors last.
+        extensions=[
+            OperationObserved,
+            ErrorCodes,
+            ParsedDocuments,
+            QueryLimits,
+            RateLimit,
+            AuditFlush,
+        ],
         config=StrawberryConfig(scalar_map=SCALARS),
         **options,
     )
     enforce(built._schema)
+    trace_root_fields(built._schema)  # spans for root fields, while tracing is on
     return built
 
 

@@ -29,8 +29,9 @@ from starlette.routing import Route
 
 from auth.tokens import TokenService
 from config import Settings
-from errors import Unauthenticated
-from services import accounts
+from errors import BadUserInput, ShmsError, Unauthenticated
+from models.accounts import TicketPurpose
+from services import accounts, totp
 from services.accounts import Grant
 
 log = logging.getLogger(__name__)
@@ -49,15 +50,17 @@ class OAuthError(Exception):
         description: str,
         status: int = 400,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
         self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
 
     def response(self) -> JSONResponse:
-        body = {"error": self.error, "error_description": self.description}
+        body = {**self.extra, "error": self.error, "error_description": self.description}
         return JSONResponse(body, status_code=self.status, headers={**NO_STORE, **self.headers})
 
 
@@ -330,10 +333,23 @@ async def _password(request: Request, form: Mapping[str, str], tokens: TokenServ
     attempt = await throttle.acquire(username, _client_address(request))
     try:
         grant = await accounts.sign_in_with_password(
-            username, password, refresh_ttl=settings.shms_refresh_token_ttl_seconds
+            username,
+            password,
+            refresh_ttl=settings.shms_refresh_token_ttl_seconds,
+            code=form.get("totp"),
+            totp_required=settings.totp_required,
         )
+    except accounts.EnrolmentRequired as exc:
+        await throttle.succeeded(attempt)  # the password was right
+        raise OAuthError(
+            "mfa_enrolment_required", exc.message, extra={"enrolment_token": exc.token}
+        ) from None
     except Unauthenticated as exc:
-        raise _invalid_grant(exc) from None  # the attempt's records stay: its failures
+        # The attempt's records stay as its failures: a missing or wrong TOTP code too, so
+        # guessing codes is throttled exactly like guessing passwords.
+        if exc.extensions.get("reason") == "mfa_required":
+            raise OAuthError("mfa_required", exc.message) from None
+        raise _invalid_grant(exc) from None
     await throttle.succeeded(attempt)
     return grant
 
@@ -350,7 +366,9 @@ async def _refresh(request: Request, form: Mapping[str, str], tokens: TokenServi
     (token,) = _require(form, "refresh_token")
     try:
         return await accounts.refresh(
-            token, refresh_ttl=tokens.settings.shms_refresh_token_ttl_seconds
+            token,
+            refresh_ttl=tokens.settings.shms_refresh_token_ttl_seconds,
+            totp_required=tokens.settings.totp_required,
         )
     except Unauthenticated as exc:
         raise _invalid_grant(exc) from None
@@ -377,6 +395,79 @@ async def token_endpoint(request: Request) -> JSONResponse:
         if handler is None:
             raise OAuthError("unsupported_grant_type", f"Grant type {grant_type!r} is unsupported.")
         grant = await handler(request, form, tokens)
+    except OAuthError as error:
+        return error.response()
+    return _token_response(tokens, grant)
+
+
+async def _ticket_step(request: Request, throttled_as: str) -> tuple[LoginThrottle, Attempt]:
+    """Take a throttle slot for a step authorised by a one-time token (``throttled_as`` names
+    whose counters it uses: guessing tokens or codes costs as guessing passwords does)."""
+    throttle = LoginThrottle(
+        request.app.state.redis, request.app.state.tokens.settings, clock=clock
+    )
+    return throttle, await throttle.acquire(throttled_as, _client_address(request))
+
+
+async def password_reset_endpoint(request: Request) -> JSONResponse:
+    """``POST /oauth/password-reset``: ``token`` (from ``resetPassword`` or ``createAccount``)
+    and ``new_password`` set the password; the token is then used up and every refresh token
+    of the account revoked. Unauthenticated by design (its owner cannot sign in yet), so
+    throttled like sign-in, per address and per token."""
+    try:
+        form = await _form(request)
+        token, new_password = _require(form, "token", "new_password")
+        throttle, attempt = await _ticket_step(request, f"ticket:{token}")
+        try:
+            await accounts.complete_password_reset(token, new_password)
+        except Unauthenticated as exc:
+            raise _invalid_grant(exc) from None
+        except BadUserInput as exc:
+            await throttle.succeeded(attempt)  # the token was good; the password was not
+            raise OAuthError("invalid_request", exc.message, extra={"fields": exc.fields}) from None
+        await throttle.succeeded(attempt)
+    except OAuthError as error:
+        return error.response()
+    return JSONResponse({"status": "password_set"}, headers=NO_STORE)
+
+
+async def totp_enrolment_endpoint(request: Request) -> JSONResponse:
+    """``POST /oauth/totp-enrolment``: how an account whose role requires TOTP enrols before
+    its first two-factor sign-in, with the ``enrolment_token`` the password grant returned
+    (``mfa_enrolment_required``). Without ``totp`` it begins (a secret and its ``otpauth://``
+    URI); with ``totp``, a code from that secret, it turns TOTP on, uses the token up and
+    answers as the token endpoint does. Code guesses count as the account's sign-in failures."""
+    tokens: TokenService = request.app.state.tokens
+    try:
+        form = await _form(request)
+        (token,) = _require(form, "enrolment_token")
+        try:
+            ticket, account = await accounts.find_ticket(token, TicketPurpose.TOTP_ENROLMENT)
+        except Unauthenticated as exc:
+            raise _invalid_grant(exc) from None
+        assert account.id is not None
+        code = form.get("totp")
+        if code is None:
+            try:
+                enrolment = await totp.begin(account.id)
+            except ShmsError as exc:
+                raise OAuthError("invalid_request", exc.message) from None
+            body = {"secret": enrolment.secret, "otpauth_uri": enrolment.uri}
+            return JSONResponse(body, headers=NO_STORE)
+        throttle, attempt = await _ticket_step(request, account.username)
+        try:
+            claimed_at = await accounts.claim_ticket(ticket)
+        except Unauthenticated as exc:
+            raise _invalid_grant(exc) from None
+        try:
+            await totp.confirm(account.id, code)
+        except ShmsError as exc:
+            await accounts.release_ticket(ticket, claimed_at)  # a typo: let them try again
+            raise OAuthError("invalid_grant", exc.message) from None
+        await throttle.succeeded(attempt)
+        grant = await accounts.enrolment_grant(
+            account.id, refresh_ttl=tokens.settings.shms_refresh_token_ttl_seconds
+        )
     except OAuthError as error:
         return error.response()
     return _token_response(tokens, grant)
@@ -430,6 +521,18 @@ async def openid_configuration(request: Request) -> JSONResponse:
 
 routes = [
     Route("/oauth/token", token_endpoint, methods=["POST"], name="oauth_token"),
+    Route(
+        "/oauth/password-reset",
+        password_reset_endpoint,
+        methods=["POST"],
+        name="oauth_password_reset",
+    ),
+    Route(
+        "/oauth/totp-enrolment",
+        totp_enrolment_endpoint,
+        methods=["POST"],
+        name="oauth_totp_enrolment",
+    ),
     Route("/.well-known/jwks.json", jwks, methods=["GET"], name="jwks"),
     Route(
         "/.well-known/openid-configuration",

@@ -41,5 +41,12 @@ class Principal:
     glass: dict[ObjectId, str] = field(default_factory=dict)  # patient id -> emergency reason
     standing: Standing = field(default_factory=Standing, compare=False, repr=False)
 
+    @property
+    def account_id(self) -> ObjectId | None:
+        """The account this caller signed in as (password or refresh grant): ``sub`` is its id."""
+        if self.client_id is None and ObjectId.is_valid(self.subject) and len(self.subject) == 24:
+            return ObjectId(self.subject)
+        return None
+
     def has(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))

@@ -49,6 +49,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 import db
+import metrics
 from auth.principal import Principal
 from auth.roles import Role
 from cache import keys
@@ -364,6 +365,8 @@ class StatusCache:
             except (ValueError, KeyError, TypeError):
                 continue  # unreadable (an older format, say): MongoDB decides until it expires
         misses = [ref for ref in refs if ref not in found]
+        metrics.STATUS_CACHE.labels("hit").inc(len(refs) - len(misses))
+        metrics.STATUS_CACHE.labels("miss" if values is not None else "bypass").inc(len(misses))
         if misses:
             self.mongo_reads += 1
             found.update(await _read_mongo(misses))

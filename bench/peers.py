@@ -642,6 +642,36 @@ def report(results: dict[Slot, Result], sizes: dict[str, int], load: float) -> N
     )
 
 
+def latency_histogram(server: Server) -> str:
+    """What Prometheus would read from the server's ``/metrics`` after the run: the GraphQL
+    latency histogram's count and its p50/p99 as ``histogram_quantile`` estimates them."""
+    import httpx
+
+    from metrics import samples
+
+    scraped = samples(httpx.get(f"{server.url}/metrics", timeout=10).text)
+    buckets: dict[float, float] = {}
+    for key, value in scraped.items():
+        if key.startswith("shms_graphql_request_duration_seconds_bucket{"):
+            bound = key.split('le="', 1)[1].split('"', 1)[0]
+            edge = float("inf") if bound == "+Inf" else float(bound)
+            buckets[edge] = buckets.get(edge, 0) + value
+    total = buckets.get(float("inf"), 0)
+    if not total:
+        return "/metrics: no GraphQL latency observed"
+
+    def quantile(q: float) -> str:
+        for edge in sorted(buckets):
+            if buckets[edge] >= q * total:
+                return f"<= {edge * 1000:g} ms" if edge != float("inf") else "> the last bucket"
+        return "?"
+
+    return (
+        f"/metrics shms_graphql_request_duration_seconds: {total:,.0f} operations, "
+        f"p50 {quantile(0.5)}, p99 {quantile(0.99)}"
+    )
+
+
 def cache_hits(server: Server) -> str:
     import httpx
 
@@ -676,6 +706,7 @@ def run(args: argparse.Namespace) -> None:
             "SHMS_STATE_DIR": str(work / "state"),
             "SHMS_SEED_DEMO": "false",
             "SHMS_LOG_LEVEL": "WARNING",
+            "SHMS_METRICS_PUBLIC": "true",  # scraped without a token (cache hits, latency)
             "SHMS_CACHE_PREFIX": prefix,
             "SHMS_CACHE_NAMESPACE": "",
             "SHMS_RATE_LIMIT_POINTS": UNLIMITED,
@@ -780,6 +811,7 @@ def run(args: argparse.Namespace) -> None:
         sizes["typename"] = len(answers[TYPENAME])
         report(results, sizes, load_before_last)
         print(cache_hits(servers["shms"]))
+        print(latency_histogram(servers["shms"]))
     print(f"total {time.monotonic() - began:.0f} s (start-up, checks, timing, shutdown)")
 
 

@@ -160,6 +160,7 @@ def main() -> None:
         "SHMS_STATE_DIR": str(state),
         "SHMS_DEMO_PATIENTS": "50",
         "SHMS_LOG_LEVEL": "WARNING",
+        "SHMS_METRICS_PUBLIC": "true",  # scraped without a token
     }
     # As ``shms serve`` runs it (SHMS_WS_COMPRESSION off by default).
     with servers(1, env, args=["--ws-per-message-deflate", "false"]) as (server,):

@@ -36,10 +36,10 @@ from bson import ObjectId
 from redis.exceptions import WatchError
 
 import db
+import metrics
 from config import Settings
 from events.bus import Bus
 from events.types import DomainEvent
-from metrics import metrics
 from models.departments import Department
 from models.equipment import EquipmentStatus, MedicalEquipment
 
@@ -167,7 +167,7 @@ class LiveEquipment:
             elif event.entity == DEPARTMENTS and event.change == "created":
                 await self._mark_ready([ObjectId(event.id)])  # a new department has no devices
         except Exception:
-            metrics.equipment_status_errors["write"] += 1
+            metrics.EQUIPMENT_STATUS_ERRORS.labels("write").inc()
             log.warning("live status of %s %s not updated", event.entity, event.id, exc_info=True)
 
     async def write(self, entries: Sequence[StatusEntry]) -> None:
@@ -225,7 +225,7 @@ class LiveEquipment:
         try:
             return await self._department(department_id)
         except Exception:
-            metrics.equipment_status_errors["read"] += 1
+            metrics.EQUIPMENT_STATUS_ERRORS.labels("read").inc()
             log.warning("live status read failed; answering from MongoDB", exc_info=True)
             return _ordered(await load({"department_id": department_id}))
 
@@ -280,7 +280,7 @@ async def start(redis: Any, settings: Settings, bus: Bus) -> LiveEquipment:
         count = await live.rebuild()
         log.info("live equipment status loaded for %d devices", count)
     except Exception:  # Redis down at start-up: reads fall back to MongoDB and backfill later
-        metrics.equipment_status_errors["rebuild"] += 1
+        metrics.EQUIPMENT_STATUS_ERRORS.labels("rebuild").inc()
         log.warning("live equipment status not rebuilt at start-up", exc_info=True)
     return live
 

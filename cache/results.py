@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
+import metrics
 from auth.policy import REGISTRY
 from cache import keys, runtime
 from cache.documents import Breaker
@@ -66,6 +67,7 @@ failures (``error``), computed without Redis (``bypass``), never cacheable (``un
 
 def _count(kind: str) -> None:
     RESULT_STATS[kind] = RESULT_STATS.get(kind, 0) + 1
+    metrics.RESULT_CACHE.labels(kind).inc()
 
 
 class _Unavailable(Exception):

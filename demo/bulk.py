@@ -45,7 +45,7 @@ from models import (
     Patient,
     TreatmentPlan,
 )
-from models.patients import CareLink, Sex, name_tokens
+from models.patients import CareLink, Sex, sealed_tokens
 from services import care
 
 Raw = dict[str, Any]
@@ -354,7 +354,7 @@ class _Builder:
                 },
                 "allergies": [],
                 "medical_history": [],
-                "search_tokens": name_tokens(first, last),
+                "search_tokens": sealed_tokens(first, last),
                 "care": [],  # filled by _care once the plans exist
                 "care_revision": 0,
             }

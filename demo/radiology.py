@@ -190,12 +190,11 @@ async def _diagnosis(visit: OutpatientVisit) -> str | None:
     appointment = await Appointment.get(visit.appointment_id) if visit.appointment_id else None
     if appointment is None:
         return None
-    plan = await db.collection(TreatmentPlan).find_one(
+    plan = await TreatmentPlan.find_one(  # the model: its diagnosis is stored encrypted
         {"patient_id": visit.patient_id, "doctor_id": appointment.doctor_id,
          "created_at": appointment.end_at},
-        projection={"diagnosis": 1},
     )  # fmt: skip
-    code = (plan or {}).get("diagnosis", {}).get("code")
+    code = plan.diagnosis.code if plan is not None else None
     return str(code) if code else None
 
 

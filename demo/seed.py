@@ -16,7 +16,9 @@ from demo.accounts import seed_accounts
 from demo.emergency import seed_emergency
 from demo.facility import Facility, build_facility
 from demo.insurance import seed_insurance
+from demo.inventory import seed_inventory
 from demo.laboratory import seed_laboratory
+from demo.medication import seed_medication
 from demo.orders import seed_orders
 from demo.outpatient import seed_outpatient
 from demo.pharmacy import seed_pharmacy
@@ -45,7 +47,16 @@ from models.admissions import Admission
 from models.drugs import Drug
 from models.emergency import EmergencyVisit
 from models.insurance import Claim, InsurancePolicy, Payer
+from models.inventory import (
+    InventoryAlert,
+    InventoryMovement,
+    Store,
+    SupplyItem,
+    SupplyLevel,
+    SupplyTransfer,
+)
 from models.laboratory import AccessionCounter, LabOrder, LabResult, LabSample, LabTest
+from models.medication import MedicationAdministration
 from models.notes import ClinicalNote
 from models.nursing import NursingCarePlan, NursingTask
 from models.orders import DoctorOrder
@@ -95,12 +106,19 @@ MODULE_MODELS: dict[str, type[Document]] = {
     "doctor_orders": DoctorOrder,
     "nursing_care_plans": NursingCarePlan,
     "nursing_tasks": NursingTask,
+    "medication_administrations": MedicationAdministration,
     "wards": Ward,
     "beds": Bed,
     "admissions": Admission,
     "payers": Payer,
     "insurance_policies": InsurancePolicy,
     "claims": Claim,
+    "supply_items": SupplyItem,
+    "stores": Store,
+    "supply_levels": SupplyLevel,
+    "supply_transfers": SupplyTransfer,
+    "inventory_movements": InventoryMovement,
+    "inventory_alerts": InventoryAlert,
 }
 """The clinical modules' collections (seeded by their own ``demo/<module>.py``, from the
 appointments), by their ``SeedSummary`` field; the numbering counters are here too, so a drop
@@ -170,12 +188,19 @@ class SeedSummary:
     doctor_orders: int = 0
     nursing_care_plans: int = 0
     nursing_tasks: int = 0
+    medication_administrations: int = 0
     wards: int = 0
     beds: int = 0
     admissions: int = 0
     payers: int = 0
     insurance_policies: int = 0
     claims: int = 0
+    supply_items: int = 0
+    stores: int = 0
+    supply_levels: int = 0
+    supply_transfers: int = 0
+    inventory_movements: int = 0
+    inventory_alerts: int = 0
 
     @property
     def total(self) -> int:
@@ -286,6 +311,8 @@ async def seed_demo(patients: int = 200, *, progress: bool = False) -> SeedSumma
     await seed_wards()  # wards, beds, nurses' wards, current and past admissions
     # doctor orders and nursing care: keep AFTER the wards/admissions seed (reads its admissions)
     await seed_orders()  # orders, a care plan and their tasks per active admission
+    await seed_medication()  # ward stock and doses: AFTER the orders and the pharmacy
+    await seed_inventory()  # supplies: stores per department, levels, lots, past issues
     await seed_insurance()  # payers, policies, claims at every stage: AFTER every charge
     for name, count in (await _module_counts()).items():
         setattr(summary, name, count - before[name])

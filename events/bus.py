@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection
+from contextlib import AbstractContextManager
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
+import metrics
 from config import Settings
 from events.types import DomainEvent
-from metrics import metrics
+from observability import tracing
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +65,13 @@ class Subscription:
             return
         if len(self._items) >= self._limit:
             self.dropped += len(self._items) + 1
-            metrics.events_dropped[event.entity] += len(self._items) + 1
+            metrics.EVENTS_DROPPED.labels(event.entity).inc(len(self._items) + 1)
             self._items.clear()
             self.overflowed = True
             self.end()
             return
         self._items.append(event)
-        metrics.events_delivered[event.entity] += 1
+        metrics.EVENTS_DELIVERED.labels(event.entity).inc()
         self._wake.set()
 
     def end(self) -> None:
@@ -83,7 +89,9 @@ class Subscription:
             await self._wake.wait()
         if self._closed:
             raise StopAsyncIteration
-        return self._items.popleft()
+        event = self._items.popleft()
+        _delivered(event)
+        return event
 
     async def aclose(self) -> None:
         """Stop receiving; safe to call more than once, and needs no I/O (so it is cancel-safe)."""
@@ -152,13 +160,39 @@ class Bus:
         self._subscribers.clear()
 
 
+def _delivered(event: DomainEvent) -> None:
+    """A subscriber took ``event``: its lag since the write, and (tracing) a delivery span
+    continuing the publisher's trace."""
+    try:
+        lag = time.time() - event.happened_at.timestamp()
+    except ValueError:  # a foreign timestamp
+        return
+    metrics.EVENT_DELIVERY_LAG.labels(event.entity).observe(max(0.0, lag))
+    if event.trace:
+        attributes = {"messaging.destination.name": event.entity, "shms.event.change": event.change}
+        with tracing.span(f"deliver {event.entity}", SpanKind.CONSUMER, attributes, event.trace):
+            pass
+
+
+def _traced(event: DomainEvent) -> DomainEvent:
+    """``event`` carrying the current trace (the publish span's), when tracing is on."""
+    parent = tracing.traceparent()
+    return dataclasses.replace(event, trace=parent) if parent else event
+
+
+def _publishing(event: DomainEvent) -> AbstractContextManager[Any]:
+    attributes = {"messaging.destination.name": event.entity, "shms.event.change": event.change}
+    return tracing.span(f"publish {event.entity}", SpanKind.PRODUCER, attributes)
+
+
 class LocalBus(Bus):
     """In-process delivery: for the embedded default, where one process is the whole world."""
 
     async def publish(self, event: DomainEvent) -> None:
-        await self._run_hooks(event)
-        metrics.events_published[event.entity] += 1
-        self._deliver(event)
+        with _publishing(event):
+            await self._run_hooks(event)
+            metrics.EVENTS_PUBLISHED.labels(event.entity).inc()
+            self._deliver(_traced(event))
 
 
 class RedisBus(Bus):
@@ -182,14 +216,15 @@ class RedisBus(Bus):
         return self._prefix + entity
 
     async def publish(self, event: DomainEvent) -> None:
-        await self._run_hooks(event)
-        try:
-            await self._redis.publish(self.channel(event.entity), event.to_json())
-        except Exception:  # never into the write path: the write already happened
-            metrics.publish_errors[event.entity] += 1
-            log.warning("could not publish %s %s %s", event.entity, event.id, event.change)
-        else:
-            metrics.events_published[event.entity] += 1
+        with _publishing(event):
+            await self._run_hooks(event)
+            try:
+                await self._redis.publish(self.channel(event.entity), _traced(event).to_json())
+            except Exception:  # never into the write path: the write already happened
+                metrics.EVENT_PUBLISH_ERRORS.labels(event.entity).inc()
+                log.warning("could not publish %s %s %s", event.entity, event.id, event.change)
+            else:
+                metrics.EVENTS_PUBLISHED.labels(event.entity).inc()
 
     async def start(self, ready_within: float = 5.0) -> None:
         """Start the reader and wait (a bounded time) until it listens.
@@ -222,7 +257,7 @@ class RedisBus(Bus):
                 break
         async with self._connected:
             self._connections += 1
-            metrics.bus_connections += 1
+            metrics.BUS_CONNECTIONS.inc()
             self._connected.notify_all()
         if self._connections > 1:
             log.info("event bus: reconnected to Redis")

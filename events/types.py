@@ -19,6 +19,7 @@ class DomainEvent:
     refs: dict[str, str] = field(default_factory=dict)
     at: str = field(default_factory=lambda: utcnow().isoformat())
     version: int = 0  # the cache version the write produced (0 when the cache was unavailable)
+    trace: str = ""  # the publisher's W3C traceparent while tracing is on (else left out)
 
     @classmethod
     def of(cls, doc: Entity, change: str, version: int = 0) -> DomainEvent:
@@ -31,7 +32,10 @@ class DomainEvent:
         return cls(doc.get_collection_name(), str(doc.id), change, refs, version=version)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        data = asdict(self)
+        if not self.trace:  # the message stays as it was while tracing is off
+            del data["trace"]
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> DomainEvent:

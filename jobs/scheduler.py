@@ -1,6 +1,6 @@
 """The scheduler: every ``interval`` seconds, whoever holds the Redis lease runs the jobs
 (appointment reminders, notification delivery, nursing tasks generated ahead, pharmacy
-dispenses abandoned part way put right).
+dispenses and supply issues abandoned part way put right, near-expiry supply alerts).
 
 One ``Scheduler`` per worker process; only the lease holder works, so reminders and deliveries
 are not raced by every worker (the outbox's unique keys and claims would keep them correct
@@ -24,7 +24,7 @@ from events.bus import namespace
 from jobs.lease import LeaseUnavailable, RedisLease
 from models.base import utcnow
 from notifications.channels import Channel, create_channel
-from services import notifications, nursing, pharmacy
+from services import inventory, notifications, nursing, pharmacy
 from services.notifications import Clock, DispatchPolicy, DispatchResult
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class Scheduler:
         delivery = await notifications.dispatch(self.channel, clock=self.clock, policy=self.policy)
         tasks = await nursing.extend_horizon(self.clock())
         await pharmacy.recover()  # abandoned dispenses and lapsed controlled-drug holds
+        await inventory.tick(self.clock())  # supply issues left part way, near-expiry alerts
         return TickResult(reminders, delivery, tasks)
 
     async def _run(self) -> None:

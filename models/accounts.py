@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import pymongo
 from pydantic import BeforeValidator, Field, StringConstraints
 
-from auth.policy import ADMIN_ONLY, declare, group, row
+from auth.policy import ADMIN_ONLY, Rel, declare, each, grant, group, row
 from auth.policy import Classification as Class
 from auth.roles import Role
 from models.base import Entity, Name, Ref, UtcDatetime
@@ -45,6 +46,11 @@ class Account(Entity):
     department_id: Ref | None = None
     idp_subject: str | None = Field(default=None, min_length=1, max_length=255)
     active: bool = True
+    # TOTP (RFC 6238), base32. Stored as is: SHMS has no key facility yet, so these are on the
+    # list for the encryption-at-rest work (issue 17, item 3), like every other secret at rest.
+    totp_secret: str | None = None  # set: the account signs in with a code
+    totp_pending_secret: str | None = None  # begun, not yet confirmed with a code
+    totp_last_step: int | None = None  # the last time step accepted: each code works once
 
     class Settings:
         name = "accounts"
@@ -60,19 +66,58 @@ class Account(Entity):
 
 LINK_IDENTITY = "linkIdentity"
 UNLINK_IDENTITY = "unlinkIdentity"
+CREATE_ACCOUNT = "createAccount"
+LINK_ACCOUNT = "linkAccount"
+SET_ROLES = "setAccountRoles"
+DISABLE = "disableAccount"
+ENABLE = "enableAccount"
+RESET_PASSWORD = "resetPassword"
+CHANGE_PASSWORD = "changePassword"
+ENROL_TOTP = "enrolTotp"
+DISABLE_TOTP = "disableTotp"
+ROTATE_SECRET = "rotateClientSecret"
 
-# Accounts are security data: only admins see them (answers of the identity-link mutations).
+PEOPLE = [r for r in Role if r is not Role.SERVICE]
+"""Roles a person signs in with; machine clients have secrets, not passwords."""
+OWN_ACCOUNT = each(PEOPLE, grant(Rel.SELF))
+"""Self-service: only on the caller's own account (``Principal.account_id``)."""
+
+# Accounts are security data: only admins see them; each person manages their own password and
+# second factor, and nobody else's (not even an admin: they issue a reset token instead).
 ACCOUNT = declare(
     "Account",
     Account,
     row(
         Class.SECURITY,
-        ("id", "username", "roles", "active", "externalSubject", "createdAt", "updatedAt"),
+        (
+            "id",
+            "username",
+            "roles",
+            "active",
+            "externalSubject",
+            "totpEnabled",
+            "createdAt",
+            "updatedAt",
+        ),
         ADMIN_ONLY,
     ),
     group("person", Class.IDENTITY, ("displayName",), ADMIN_ONLY),
     group("links", Class.OPERATIONAL, ("patientId", "staffId", "departmentId"), ADMIN_ONLY),
-    actions={LINK_IDENTITY: ADMIN_ONLY, UNLINK_IDENTITY: ADMIN_ONLY},
+    actions={
+        LINK_IDENTITY: ADMIN_ONLY,
+        UNLINK_IDENTITY: ADMIN_ONLY,
+        CREATE_ACCOUNT: ADMIN_ONLY,
+        LINK_ACCOUNT: ADMIN_ONLY,
+        SET_ROLES: ADMIN_ONLY,
+        DISABLE: ADMIN_ONLY,
+        ENABLE: ADMIN_ONLY,
+        RESET_PASSWORD: ADMIN_ONLY,
+        CHANGE_PASSWORD: OWN_ACCOUNT,
+        ENROL_TOTP: OWN_ACCOUNT,
+        DISABLE_TOTP: OWN_ACCOUNT,
+    },
+    own=(("id", "account_id"),),
+    creates=frozenset({CREATE_ACCOUNT}),
 )
 
 
@@ -88,6 +133,46 @@ class ServiceClient(Entity):
     class Settings:
         name = "service_clients"
         indexes = [pymongo.IndexModel("client_id", unique=True)]
+
+
+SERVICE_CLIENT = declare(
+    "ServiceClient",
+    ServiceClient,
+    row(
+        Class.SECURITY,
+        ("id", "clientId", "name", "roles", "active", "createdAt", "updatedAt"),
+        ADMIN_ONLY,
+    ),
+    actions={ROTATE_SECRET: ADMIN_ONLY},
+)
+
+
+class TicketPurpose(StrEnum):
+    PASSWORD = "password"  # set a new password (account creation, admin reset)
+    TOTP_ENROLMENT = "totp_enrolment"  # enrol a second factor before the first sign-in
+
+
+class AccountTicket(Entity):
+    """A one-time token for an unauthenticated step, stored only as its SHA-256.
+
+    Single use: redeeming it is one compare-and-set on ``used_at``; expired ones are refused
+    and then dropped by MongoDB. Issuing a new one for the same purpose drops the older ones.
+    """
+
+    token_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    account_id: Ref
+    purpose: TicketPurpose
+    expires_at: UtcDatetime
+    used_at: UtcDatetime | None = None
+
+    class Settings:
+        name = "account_tickets"
+        keep_nulls = False
+        indexes = [
+            pymongo.IndexModel("token_hash", unique=True),
+            pymongo.IndexModel([("account_id", 1), ("purpose", 1)]),
+            pymongo.IndexModel("expires_at", expireAfterSeconds=0),
+        ]
 
 
 class RefreshToken(Entity):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from beanie import Document, PydanticObjectId
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+
+from crypto.fields import opened
 
 Ref = PydanticObjectId
 """A reference to another document, stored as a plain ObjectId and resolved by loaders."""
@@ -51,3 +53,9 @@ class Entity(Document):
     created_at: UtcDatetime = Field(default_factory=utcnow)
     # The same instant as created_at on a new document, not a second clock reading.
     updated_at: UtcDatetime = Field(default_factory=lambda data: data["created_at"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _opened(cls, data: Any) -> Any:
+        """A stored document's sealed fields opened (``crypto.fields``); inputs pass as given."""
+        return opened(cls, data)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from auth.policy import CLINICAL_ROW, A, Action, C, CareSource, D, R, declare, grant, row
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, LongText, Ref, ShortText, UtcDatetime
 
 
@@ -44,6 +45,35 @@ class TreatmentPlan(Entity):
             pymongo.IndexModel([("doctor_id", 1), ("_id", 1)]),
             pymongo.IndexModel("status"),
         ]
+
+
+def condition_text(diagnosis: object) -> str | None:
+    """What plans are grouped by as one condition: the ICD-10 code, else the case-folded
+    description (the clear text of the ``diagnosis_key`` blind index)."""
+    if not isinstance(diagnosis, dict):
+        return None
+    code, description = diagnosis.get("code"), diagnosis.get("description")
+    if code:
+        return f"code:{code}"
+    return f"text:{description.lower()}" if isinstance(description, str) else None
+
+
+def description_text(diagnosis: object) -> str | None:
+    return str(diagnosis.get("description")) if isinstance(diagnosis, dict) else None
+
+
+# The diagnosis, goals and notes are encrypted at rest; ``diagnosis_key`` (a keyed hash of the
+# condition, see ``condition_text``) lets analytics group plans by condition in the database,
+# and ``description_key`` (of the exact description) tell its spellings apart.
+TREATMENT_PLAN_SEALED = sealed(
+    TreatmentPlan,
+    "treatment_plans",
+    ("diagnosis", "goals", "notes"),
+    {
+        "diagnosis_key": ("diagnosis", condition_text),
+        "description_key": ("diagnosis", description_text),
+    },
+)
 
 
 class PerformerRole(StrEnum):

@@ -66,7 +66,8 @@ class Notification(Entity):
         name = "notifications"
         indexes = [
             pymongo.IndexModel([("key", 1)], unique=True, name="one_message_per_key"),
-            pymongo.IndexModel([("status", 1), ("next_attempt_at", 1)]),
+            # The dispatcher's claim: due ones by status, oldest first (_id breaks ties).
+            pymongo.IndexModel([("status", 1), ("next_attempt_at", 1), ("_id", 1)]),
             pymongo.IndexModel([("status", 1), ("claim_expires_at", 1)]),
             pymongo.IndexModel(
                 [("recipient.kind", 1), ("recipient.id", 1), ("created_at", -1), ("_id", -1)]

@@ -112,6 +112,9 @@ class NursingTask(Entity):
             pymongo.IndexModel([("patient_id", 1), ("due_at", 1), ("_id", 1)]),
             pymongo.IndexModel([("status", 1), ("due_at", 1), ("_id", 1)]),
             pymongo.IndexModel([("due_at", 1), ("_id", 1)]),
+            # The tasks of one doctor's order or care plan (their loaders).
+            pymongo.IndexModel([("order_id", 1)]),
+            pymongo.IndexModel([("care_plan_id", 1)]),
         ]
 
 

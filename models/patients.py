@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import date
 from enum import StrEnum
+from typing import Literal
 
 import pymongo
 from pydantic import BaseModel, EmailStr, Field, field_validator
@@ -25,6 +26,7 @@ from auth.policy import (
     row,
 )
 from auth.policy import Classification as Class
+from crypto.fields import blind, sealed
 from models.base import Entity, LongText, Name, Ref, ShortText, UtcDatetime
 
 
@@ -90,6 +92,24 @@ def name_tokens(*names: str) -> list[str]:
     return sorted(tokens)
 
 
+COLLECTION = "patients"
+TOKENS = "search_tokens"
+
+
+def sealed_tokens(*names: str) -> list[str]:
+    """``name_tokens`` as keyed hashes: the index matches prefixes without holding a name."""
+    return sorted({blind(COLLECTION, TOKENS, t) for t in name_tokens(*names)})
+
+
+def sealed_words(words: list[str]) -> list[str]:
+    """Query words hashed as ``sealed_tokens`` hashes each prefix."""
+    return [blind(COLLECTION, TOKENS, w) for w in words]
+
+
+def national_id_text(value: object) -> str | None:
+    return value.strip().casefold() if isinstance(value, str) and value.strip() else None
+
+
 class CareLink(BaseModel):
     """One relation of a clinician or a department to the patient, and when it lapses."""
 
@@ -123,6 +143,9 @@ class Patient(Entity):
     # write of such a fact, under ``care_revision`` so concurrent recomputations cannot lose one.
     care: list[CareLink] = Field(default_factory=list)
     care_revision: int = 0
+    # Set by services.erasure (GDPR Art. 17): ``in_progress`` from the write that replaced the
+    # identity with a pseudonym until every other collection is done, then ``done``.
+    erasure: Literal["in_progress", "done"] | None = None
 
     @field_validator("date_of_birth")
     @classmethod
@@ -134,22 +157,41 @@ class Patient(Entity):
         return value
 
     def refresh_search_tokens(self) -> None:
-        self.search_tokens = name_tokens(self.first_name, self.last_name)
+        self.search_tokens = sealed_tokens(self.first_name, self.last_name)
 
     class Settings:
-        name = "patients"
+        name = COLLECTION
         keep_nulls = False
         indexes = [
             pymongo.IndexModel("search_tokens"),
-            pymongo.IndexModel([("last_name", 1), ("first_name", 1)]),
-            # Sparse, with nulls never stored: unique where present, on MongoDB and mongomock alike.
-            pymongo.IndexModel("national_id", unique=True, sparse=True),
+            # The national id's blind index (set on every write of it by ``db``): sparse, with
+            # nulls never stored, so unique where present, on MongoDB and mongomock alike.
+            pymongo.IndexModel("national_id_index", unique=True, sparse=True),
             pymongo.IndexModel("primary_doctor_id"),
             pymongo.IndexModel([("care.clinician_id", 1), ("care.until", 1)]),
             pymongo.IndexModel([("care.department_id", 1), ("care.until", 1)]),
             pymongo.IndexModel([("care.ward_id", 1), ("care.until", 1)]),
         ]
 
+
+# Encrypted at rest: every field the declaration below classifies identity, contact or clinical,
+# except the date of birth and sex, which age and sex analytics, triage priority and reference
+# ranges read in queries (tests/encryption checks the list against the declaration).
+SEALED = sealed(
+    Patient,
+    COLLECTION,
+    (
+        "first_name",
+        "last_name",
+        "national_id",
+        "contact",
+        "emergency_contact",
+        "allergies",
+        "medical_history",
+    ),
+    {"national_id_index": ("national_id", national_id_text)},
+)
+UNSEALED_PHI = ("date_of_birth", "sex")
 
 _FRONT = each((R.ADMIN, R.ADMIN_STAFF, R.BILLING), grant(A))
 # Radiologists are doctors' accounts (a Doctor of Radiology): they read what a doctor reads,

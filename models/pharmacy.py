@@ -54,6 +54,9 @@ class MovementKind(StrEnum):
     RETURN = "return"
     WRITE_OFF = "write_off"
     COMPENSATION = "compensation"
+    TRANSFER_OUT = "transfer_out"  # issued from the pharmacy's store to a ward
+    TRANSFER_IN = "transfer_in"  # the same units arriving in the ward's stock
+    ADMINISTER = "administer"  # a dose given on a ward (services.medication)
 
 
 class WriteOffReason(StrEnum):
@@ -253,6 +256,7 @@ STOCK_BATCH = declare(
     actions={
         "receive": _PHARMACY,
         "writeOff": _PHARMACY,
+        "issueToWard": _PHARMACY,
     },
     refs=("drug_id", "ward_id"),
 )

@@ -30,6 +30,8 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from crypto.fields import SEALED, Sealing, open_document
+
 _set = object.__setattr__
 
 M = TypeVar("M", bound=BaseModel)
@@ -160,6 +162,7 @@ class _Plan:
     fields: tuple[_Field, ...]
     private: tuple[tuple[str, Any], ...]
     post_init: bool
+    sealing: Sealing | None  # stored documents hold these fields encrypted (crypto.fields)
 
 
 @cache
@@ -179,7 +182,7 @@ def _plan(model: type[BaseModel]) -> _Plan:
         for name, attr in model.__private_attributes__.items()
         if attr.get_default() is not PydanticUndefined or attr.default_factory is not None
     )
-    return _Plan(fields, private, bool(model.__pydantic_post_init__))
+    return _Plan(fields, private, bool(model.__pydantic_post_init__), SEALED.get(model))
 
 
 def trusted(model: type[M], raw: Mapping[str, Any]) -> M:
@@ -188,6 +191,8 @@ def trusted(model: type[M], raw: Mapping[str, Any]) -> M:
     What ``model_construct`` does, minus its per-call inspection of default factories, which
     cost more than the whole document."""
     plan = _plan(model)
+    if plan.sealing is not None:  # opened here, after the cache: Redis holds the ciphertext
+        raw = open_document(plan.sealing, raw)
     values: dict[str, Any] = {}
     present: set[str] = set()
     for f in plan.fields:

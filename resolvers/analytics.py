@@ -7,6 +7,8 @@ admin, ``masked`` for analysts, which here means small-cell suppression; no gran
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from auth.policy import ROW, Access
@@ -44,7 +46,17 @@ from schema.analytics import (
     waiting_report,
 )
 from schema.context import Info
-from services import analytics, inpatient_analytics
+from schema.revenue_analytics import (
+    ClaimsByPayerReport,
+    DaysInAccountsReceivableReport,
+    DispensingVolumeReport,
+    PharmacyStockReport,
+    claims_report,
+    dispensing_report,
+    receivables_report,
+    stock_report,
+)
+from services import analytics, inpatient_analytics, revenue_analytics
 from services.deidentify import Disclosure
 
 FILTER = "Appointments count when their `startAt` is in [from, to)."
@@ -237,6 +249,60 @@ class Analytics:
         data = await inpatient_analytics.emergency_times(_filter(filter), self.disclosure)
         _read(info, "emergencyTimes")
         return emergency_report(data)
+
+    @strawberry.field(
+        description="Per drug and prescriber's department (as the dispense charge is booked), "
+        "per day, week (from Monday) or month of the facility's time zone: dispenses that "
+        "happened in [from, to), units, returned units, value and distinct patients. Buckets "
+        "as in appointmentsOverTime."
+    )
+    async def dispensing_volume(
+        self, info: Info, filter: AnalyticsFilter, interval: TimeInterval
+    ) -> DispensingVolumeReport:
+        settings = info.context.settings
+        data = await revenue_analytics.dispensing_volume(
+            _filter(filter),
+            interval,
+            self.disclosure,
+            settings.facility_timezone,
+            settings.shms_analytics_max_buckets,
+        )
+        _read(info, "dispensingVolume")
+        return dispensing_report(data)
+
+    @strawberry.field(
+        description="Current pharmacy and ward stock per drug and location: value (quantity x "
+        "unit cost), and the units and value expiring within `expiringWithinDays` (1-3650) "
+        "days of `asOf`'s day (default today, UTC) or already expired."
+    )
+    async def pharmacy_stock(
+        self, info: Info, as_of: datetime | None = None, expiring_within_days: int = 90
+    ) -> PharmacyStockReport:
+        data = await revenue_analytics.pharmacy_stock(as_of, expiring_within_days, self.disclosure)
+        _read(info, "pharmacyStock")
+        return stock_report(data)
+
+    @strawberry.field(
+        description="Per payer and current status, for claims first submitted in [from, to): "
+        "claims, billed, approved and paid amounts, the denial rate (denied / adjudicated) and "
+        "mean days from submission to adjudication and to payment. No department filter."
+    )
+    async def claims_by_payer(self, info: Info, filter: AnalyticsFilter) -> ClaimsByPayerReport:
+        data = await revenue_analytics.claims_by_payer(_filter(filter), self.disclosure)
+        _read(info, "claimsByPayer")
+        return claims_report(data)
+
+    @strawberry.field(
+        description="Days in accounts receivable: what is owed now over the average daily "
+        "charges of [from, to), overall, per payer and self-pay, with the receivables aged "
+        "0-30, 31-60, 61-90 and over 90 days since their charge. No department filter."
+    )
+    async def days_in_accounts_receivable(
+        self, info: Info, filter: AnalyticsFilter
+    ) -> DaysInAccountsReceivableReport:
+        data = await revenue_analytics.days_in_receivables(_filter(filter), self.disclosure)
+        _read(info, "daysInAccountsReceivable")
+        return receivables_report(data)
 
 
 @strawberry.type

@@ -25,12 +25,12 @@ from typing import Any
 import strawberry
 from bson import ObjectId
 
+import metrics
 from auth.policy import REGISTRY, ROW, Access, Rel, best
 from auth.policy import EntityKind as K
 from cache import runtime
 from errors import Forbidden, NotFound, ShmsError, Unauthenticated
 from events.types import DomainEvent
-from metrics import metrics
 from models.audit import AuditAction
 from models.equipment import MedicalEquipment as EquipmentDocument
 from models.scheduling import Appointment as AppointmentDocument
@@ -167,7 +167,7 @@ async def live(
         if expires_at is not None
         else None
     )
-    metrics.subscriptions_open[field] += 1
+    metrics.SUBSCRIPTIONS_OPEN.labels(field).inc()
     try:
         yield events()
         if getattr(stream, "overflowed", False):
@@ -180,7 +180,7 @@ async def live(
     finally:
         if timer is not None:
             timer.cancel()
-        metrics.subscriptions_open[field] -= 1
+        metrics.SUBSCRIPTIONS_OPEN.labels(field).dec()
         close = getattr(stream, "aclose", None)
         if close is not None:
             with contextlib.suppress(Exception):
@@ -260,7 +260,7 @@ async def _judge(
         # Withheld, and recorded as such; the row's fields (and the audit of what is read)
         # are resolved through schema.enforce like any other read.
         context.access.audit_denied(kind, row)
-        metrics.events_denied[field] += 1
+        metrics.EVENTS_DENIED.labels(field).inc()
         await _flush(context)
         return None
     return row, context
@@ -273,7 +273,7 @@ WS_TOO_SLOW = 4429
 async def _drop_slow(info: Info, field: str) -> None:
     """A subscriber that cannot keep up is let go, so it holds no memory and no one waits on
     it: its connection closes with ``WS_TOO_SLOW`` (the client re-subscribes and reloads)."""
-    metrics.subscribers_dropped[field] += 1
+    metrics.SUBSCRIBERS_DROPPED.labels(field).inc()
     request = info.context.request
     close = getattr(request, "close", None)
     if close is not None:

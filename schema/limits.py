@@ -147,6 +147,24 @@ def _field(parent: Any, name: str) -> GraphQLField | None:
     return None
 
 
+WEIGHT = "shms_weight"
+
+
+def weighs(points: int) -> dict[str, Any]:
+    """Metadata of a field whose work does not show in its selection (a whole record exported
+    as one scalar, say): its answer costs ``points`` more, so the cost ceiling and the rate
+    limiter see it."""
+    return {WEIGHT: points}
+
+
+def _weight(definition: GraphQLField | None) -> int:
+    strawberry_field = (
+        (definition.extensions or {}).get("strawberry-definition") if definition else None
+    )
+    metadata = getattr(strawberry_field, "metadata", None) or {}
+    return int(metadata.get(WEIGHT, 0))
+
+
 @dataclass
 class Verdict:
     """What ``check`` found: the errors (none: go on to validation), the estimated cost of
@@ -330,7 +348,7 @@ class _Analysis:
                     inner = self.size(selection.selection_set, child, env, known)
                 times = 1 if definition is None else self.first(selection, definition, env)
                 depth = max(depth, 1 + inner.depth)
-                cost += 1 + times * inner.cost
+                cost += 1 + _weight(definition) + times * inner.cost
                 continue
             if isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition

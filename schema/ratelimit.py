@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
+import metrics
 from config import Settings, get_settings
 from errors import RateLimited
 
@@ -71,6 +72,7 @@ def redis_of(context: Any) -> Any:
 
 def failed_open() -> None:
     FAILED_OPEN["count"] += 1
+    metrics.RATE_LIMIT_FAILED_OPEN.inc()
     now = time.monotonic()
     if now - _last_log["at"] >= _LOG_EVERY:
         _last_log["at"] = now
@@ -156,6 +158,7 @@ class RateLimit(SchemaExtension):
             for name, value in headers.items():
                 sink[name] = value
         if refused is not None:
+            metrics.RATE_LIMIT_REFUSALS.labels("operation").inc()
             error = RateLimited(refused, retryAfter=int(headers["Retry-After"]), cost=cost)
             ec.result = ExecutionResult(
                 data=None, errors=[GraphQLError(refused, original_error=error)]

@@ -62,9 +62,11 @@ from services.saved_queries import FORBIDDEN_ROOTS, RunLog, RunResult, SaveInput
 ANALYTICS_INPUTS = (
     "appointments", "treatment_plans", "doctors", "equipment", "billing_accounts", "lab_orders",
     "outpatient_visits", "admissions", "wards", "operating_theatres", "surgery_bookings",
-    "surgical_records", "emergency_visits",
+    "surgical_records", "emergency_visits", "dispenses", "drugs", "stock_batches", "claims",
+    "payers",
 )  # fmt: skip
-"""Every collection an ``analytics`` report reads (services.analytics, inpatient_analytics)."""
+"""Every collection an ``analytics`` report reads (services.analytics, inpatient_analytics,
+revenue_analytics)."""
 ALWAYS_INPUTS = ("access_grants", "patients", "saved_queries")
 """Break-the-glass grants and care relationships (on patients) change what a clinician sees,
 and a deleted and re-saved name must not be answered from its predecessor's results."""

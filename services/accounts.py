@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -27,20 +27,58 @@ import db
 from auth import passwords, status
 from auth.roles import CLINICIANS, Role
 from errors import BadUserInput, Conflict, NotFound, Unauthenticated
-from models.accounts import Account, RefreshToken, ServiceClient
+from models.accounts import Account, AccountTicket, RefreshToken, ServiceClient, TicketPurpose
 from models.base import Entity, utcnow
 from models.departments import Department
 from models.patients import Patient
+from services import totp
 from services.common import ensure_exists, get_or_404, insert, update
 from services.validation import build, require
 
 MIN_PASSWORD_LENGTH = 8
+"""For passwords an admin or the seed sets directly, and client secrets."""
+MIN_USER_PASSWORD_LENGTH = 12
+"""For passwords people choose (change, reset): see ``check_new_password``."""
+COMMON_PASSWORDS = frozenset(
+    {
+        "123456789012", "1234567890123", "password1234", "password12345", "passwordpassword",
+        "qwertyuiopasdf", "qwertyuiop123", "iloveyou1234", "letmein12345", "welcome12345",
+        "administrator", "administrator1", "changeme1234", "hospital1234", "hospital2024",
+        "hospital2025", "healthcare123", "doctor123456", "nurse1234567", "summer2024!!",
+        "winter2024!!", "abcdefghijkl", "aaaaaaaaaaaa", "111111111111", "000000000000",
+        "trustno1trustno1", "football1234", "baseball1234", "monkey123456",
+        "correcthorsebatterystaple",
+    }
+)  # fmt: skip
+"""Refused whatever their length: the first guesses of any attacker (compared lower-cased)."""
 MAX_SUBJECT_LENGTH = 255
 _STAFF_RECORDS = status.STAFF_MODELS
 """Which collection a staff role's ``staff_id`` points into: the one map sign-in, account
 creation and the per-request standing check share."""
 _NEEDS_STAFF_RECORD = CLINICIANS | {Role.RADIOLOGIST}
 """Roles that act as a clinician's staff record (their relations and department come from it)."""
+
+
+TOTP_ENROLMENT_SECONDS = 600
+"""How long the enrolment token of an account that must enrol a second factor lasts."""
+
+RolesCheck = Callable[[Iterable[Role]], bool]
+
+
+def _never(roles: Iterable[Role]) -> bool:
+    return False
+
+
+class EnrolmentRequired(Unauthenticated):
+    """The password was right, but the account's roles require TOTP and it has none yet:
+    ``token`` (one use, ``TOTP_ENROLMENT_SECONDS``) lets it enrol at ``/oauth/totp-enrolment``."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(
+            "Your role requires two-factor sign-in: enrol an authenticator first",
+            reason="mfa_enrolment_required",
+        )
+        self.token = token
 
 
 @dataclass(frozen=True)
@@ -204,8 +242,17 @@ async def _upgrade_hash(account: Account, password: str) -> None:
     )
 
 
-async def sign_in_with_password(username: str, password: str, *, refresh_ttl: int) -> Grant:
-    """Check a username and password; wrong, unknown and inactive all look the same."""
+async def sign_in_with_password(
+    username: str,
+    password: str,
+    *,
+    refresh_ttl: int,
+    code: str | None = None,
+    totp_required: RolesCheck = _never,
+) -> Grant:
+    """Check a username and password, then the TOTP ``code`` when the account has a second
+    factor; wrong, unknown and inactive all look the same. An account whose roles require TOTP
+    (``totp_required``) without one enrolled gets ``EnrolmentRequired`` instead of a grant."""
     account = await Account.find_one({"username": username.strip().lower()})
     stored = account.password_hash if account is not None else None
     if stored is None:
@@ -218,6 +265,16 @@ async def sign_in_with_password(username: str, password: str, *, refresh_ttl: in
     if not await _staff_active(account):
         raise Unauthenticated("Invalid username or password", reason="inactive_staff")
     assert account.id is not None and stored is not None
+    if account.totp_secret is None and totp_required(account.roles):
+        ticket, _ = await issue_ticket(
+            account.id, TicketPurpose.TOTP_ENROLMENT, TOTP_ENROLMENT_SECONDS
+        )
+        raise EnrolmentRequired(ticket)
+    if account.totp_secret is not None:
+        if not code:
+            raise Unauthenticated("A one-time code (totp) is required", reason="mfa_required")
+        if not await totp.check(account, code):
+            raise Unauthenticated("Invalid one-time code", reason="invalid_totp")
     if passwords.needs_rehash(stored):
         await _upgrade_hash(account, password)
     token = await _new_refresh_token(account.id, secrets.token_urlsafe(16), refresh_ttl)
@@ -242,7 +299,7 @@ async def revoke_family(family_id: str) -> None:
     )
 
 
-async def refresh(token: str, *, refresh_ttl: int) -> Grant:
+async def refresh(token: str, *, refresh_ttl: int, totp_required: RolesCheck = _never) -> Grant:
     """Trade a refresh token for a new grant; each token works once.
 
     Marking the token used is a single compare-and-set, so two concurrent uses cannot both
@@ -272,6 +329,10 @@ async def refresh(token: str, *, refresh_ttl: int) -> Grant:
     ):
         await revoke_family(stored.family_id)  # a disabled account's sessions end for good
         raise Unauthenticated("Invalid refresh token", reason="inactive_account")
+    if account.totp_secret is None and totp_required(account.roles):
+        # A session from before the role required a second factor: sign in again and enrol.
+        await revoke_family(stored.family_id)
+        raise Unauthenticated("Two-factor sign-in is required", reason="mfa_enrolment_required")
     new_token = await _new_refresh_token(account.id, stored.family_id, refresh_ttl)
     return Grant(account_claims(account), new_token)
 
@@ -397,3 +458,271 @@ async def unlink_identity(subject: str) -> Account:
     # what is cached about the subject too, or it would keep the link until the status TTL.
     await status.current().forget(account)
     return unlinked
+
+
+# -- the account lifecycle over GraphQL ---------------------------------------------------------
+
+
+def check_new_password(password: str, username: str) -> None:
+    """The policy for a password a person chooses: long, not their username, not common."""
+    field = "newPassword"
+    require(
+        len(password) >= MIN_USER_PASSWORD_LENGTH,
+        field,
+        f"must be at least {MIN_USER_PASSWORD_LENGTH} characters",
+    )
+    require(len(password) <= passwords.MAX_PASSWORD_LENGTH, field, "is too long")
+    folded = password.strip().lower()
+    require(username.lower() not in folded, field, "must not contain the username")
+    require(folded not in COMMON_PASSWORDS, field, "is too common")
+
+
+async def revoke_account_tokens(account_id: ObjectId) -> None:
+    """End every refresh-token family of the account (after a password change or reset)."""
+    await db.collection(RefreshToken).update_many(
+        {"account_id": account_id, "revoked": False},
+        {"$set": {"revoked": True, "updated_at": utcnow()}},
+    )
+
+
+async def issue_ticket(
+    account_id: ObjectId, purpose: TicketPurpose, ttl: int
+) -> tuple[str, datetime]:
+    """A new one-time token for ``purpose``; earlier ones of the account for it stop working."""
+    await db.collection(AccountTicket).delete_many({"account_id": account_id, "purpose": purpose})
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    expires = now + timedelta(seconds=ttl)
+    await AccountTicket(
+        token_hash=_token_hash(token),
+        account_id=account_id,
+        purpose=purpose,
+        expires_at=expires,
+        created_at=now,
+        updated_at=now,
+    ).insert()
+    return token, expires
+
+
+def _bad_ticket(reason: str) -> Unauthenticated:
+    return Unauthenticated("Invalid or expired token", reason=reason)
+
+
+async def find_ticket(token: str, purpose: TicketPurpose) -> tuple[AccountTicket, Account]:
+    """The unused, unexpired ticket ``token`` names, and its active account."""
+    ticket = await AccountTicket.find_one({"token_hash": _token_hash(token), "purpose": purpose})
+    if ticket is None:
+        raise _bad_ticket("invalid_ticket")
+    if ticket.used_at is not None:
+        raise _bad_ticket("used_ticket")
+    if ticket.expires_at <= utcnow():
+        raise _bad_ticket("expired_ticket")
+    account = await Account.get(ticket.account_id)
+    if account is None or not account.active:
+        raise _bad_ticket("inactive_account")
+    return ticket, account
+
+
+async def claim_ticket(ticket: AccountTicket) -> datetime:
+    """Use ``ticket`` up: one compare-and-set, so of two concurrent uses one wins."""
+    now = utcnow()
+    claimed = await db.collection(AccountTicket).update_one(
+        {"_id": ticket.id, "used_at": None, "expires_at": {"$gt": now}},
+        {"$set": {"used_at": now, "updated_at": now}},
+    )
+    if claimed.modified_count == 0:
+        raise _bad_ticket("used_ticket")
+    return now
+
+
+async def release_ticket(ticket: AccountTicket, claimed_at: datetime) -> None:
+    """Compensation: the step the ticket was claimed for failed, so it may be used again."""
+    await db.collection(AccountTicket).update_one(
+        {"_id": ticket.id, "used_at": claimed_at}, {"$unset": {"used_at": ""}}
+    )
+
+
+async def complete_password_reset(token: str, new_password: str) -> Account:
+    """Set the password a reset (or account-creation) token was issued for; the token is then
+    used up and every session of the account ends."""
+    ticket, account = await find_ticket(token, TicketPurpose.PASSWORD)
+    check_new_password(new_password, account.username)
+    password_hash = await asyncio.to_thread(passwords.hash_password, new_password)
+    claimed_at = await claim_ticket(ticket)
+    try:
+        done = await update(account, {"password_hash": password_hash}, "account")
+    except BaseException:
+        await release_ticket(ticket, claimed_at)
+        raise
+    assert done.id is not None
+    await revoke_account_tokens(done.id)
+    return done
+
+
+async def change_password(account_id: ObjectId, current: str, new: str) -> Account:
+    """A person changes their own password, proving the current one; their other sessions'
+    refresh tokens are revoked (a stolen session ends with the old password)."""
+    account = await get_or_404(Account, account_id, "Account")
+    stored = account.password_hash
+    if stored is None:
+        raise Conflict(
+            "This account signs in through the identity provider; it has no password here",
+            fields=["currentPassword"],
+        )
+    if not await asyncio.to_thread(passwords.verify, stored, current):
+        raise BadUserInput(
+            "currentPassword: is not your password", {"currentPassword": "is not your password"}
+        )
+    check_new_password(new, account.username)
+    require(new != current, "newPassword", "must differ from the current password")
+    password_hash = await asyncio.to_thread(passwords.hash_password, new)
+    done = await update(
+        account, {"password_hash": password_hash}, "account", expected={"password_hash": stored}
+    )
+    await revoke_account_tokens(account_id)
+    return done
+
+
+async def _links(
+    roles: list[Role], staff_id: ObjectId | None, patient_id: ObjectId | None
+) -> ObjectId | None:
+    """Check that the records an account acts as fit its roles; returns its department.
+
+    A patient account holds the patient role alone and names an existing patient (a patient
+    link makes every other row foreign to its holder). A staff role names a record in that
+    role's collection (``auth.status.STAFF_MODELS``), so roles held together must agree on it.
+    """
+    require(bool(roles), "roles", "must not be empty")
+    if Role.PATIENT in roles:
+        require(roles == [Role.PATIENT], "roles", "a patient account holds the patient role only")
+        require(patient_id is not None, "patientId", "is required for a patient account")
+        require(staff_id is None, "staffId", "a patient account names no staff record")
+        await ensure_exists(Patient, patient_id, "patientId", "patient")
+        return None
+    require(patient_id is None, "patientId", "only a patient account names a patient")
+    models = {_STAFF_RECORDS[r] for r in roles if r in _STAFF_RECORDS}
+    if len(models) > 1:
+        kinds = ", ".join(sorted(m.__name__ for m in models))
+        raise BadUserInput(
+            f"roles: act as records of different kinds ({kinds})",
+            {"roles": f"act as records of different kinds ({kinds})"},
+        )
+    if not models:
+        if staff_id is None:
+            return None
+        return getattr(await _staff_record(roles, staff_id), "department_id", None)
+    (model,) = models
+    require(staff_id is not None, "staffId", f"is required: these roles act as a {model.__name__}")
+    record = await model.get(staff_id)
+    if record is None:
+        raise BadUserInput(
+            f"staffId: no {model.__name__} {staff_id}", {"staffId": f"no such {model.__name__}"}
+        )
+    department: ObjectId | None = getattr(record, "department_id", None)
+    return department
+
+
+async def create_account_with_ticket(
+    username: str,
+    roles: Iterable[Role],
+    *,
+    ttl: int,
+    staff_id: ObjectId | None = None,
+    patient_id: ObjectId | None = None,
+    display_name: str | None = None,
+) -> tuple[Account, str, datetime]:
+    """An admin creates an account with no password: the one-time token returned lets its
+    owner choose one (``complete_password_reset``). An admin never knows a user's password."""
+    role_list = list(dict.fromkeys(Role(r) for r in roles))
+    department_id = await _links(role_list, staff_id, patient_id)
+    account = build(
+        Account,
+        {
+            "username": username,
+            "roles": role_list,
+            "display_name": display_name,
+            "patient_id": patient_id,
+            "staff_id": staff_id,
+            "department_id": department_id,
+        },
+    )
+    created = await insert(account, "account")
+    assert created.id is not None
+    token, expires = await issue_ticket(created.id, TicketPurpose.PASSWORD, ttl)
+    return created, token, expires
+
+
+async def link_account(
+    account_id: ObjectId, *, staff_id: ObjectId | None = None, patient_id: ObjectId | None = None
+) -> Account:
+    """Point the account at a (new) staff or patient record, checked against its roles."""
+    require(staff_id is not None or patient_id is not None, "staffId", "give staffId or patientId")
+    account = await get_or_404(Account, account_id, "Account")
+    department_id = await _links(list(account.roles), staff_id, patient_id)
+    changes = {"staff_id": staff_id, "patient_id": patient_id, "department_id": department_id}
+    return await update(account, changes, "account", expected={"roles": account.roles})
+
+
+async def set_roles(
+    account_id: ObjectId, roles: Iterable[Role], *, actor: ObjectId | None
+) -> Account:
+    """Replace the account's roles (checked against its links); tokens lose dropped roles at
+    their next request. An admin cannot take the admin role from themselves (lock-out)."""
+    role_list = list(dict.fromkeys(Role(r) for r in roles))
+    account = await get_or_404(Account, account_id, "Account")
+    if actor == account.id and Role.ADMIN not in role_list:
+        raise Conflict("You cannot remove your own admin role", fields=["roles"])
+    department_id = await _links(role_list, account.staff_id, account.patient_id)
+    changes = {"roles": role_list, "department_id": department_id}
+    expected = {"staff_id": account.staff_id, "patient_id": account.patient_id}
+    return await update(account, changes, "account", expected=expected)
+
+
+async def set_active(account_id: ObjectId, active: bool, *, actor: ObjectId | None) -> Account:
+    """Disable or re-enable; a disabled account's tokens are refused from the next request
+    (``services.changes.changed`` drops its cached status) and its refresh tokens revoked."""
+    account = await get_or_404(Account, account_id, "Account")
+    if not active and actor == account.id:
+        raise Conflict("You cannot disable your own account", fields=["id"])
+    if account.active == active:
+        return account
+    done = await update(account, {"active": active}, "account", expected={"active": not active})
+    if not active:
+        await revoke_account_tokens(account_id)
+    return done
+
+
+async def reset_password(account_id: ObjectId, *, ttl: int) -> tuple[Account, str, datetime]:
+    """A one-time token with which the owner sets a new password (the old one keeps working
+    until then); only the newest token issued works."""
+    account = await get_or_404(Account, account_id, "Account")
+    token, expires = await issue_ticket(account_id, TicketPurpose.PASSWORD, ttl)
+    return account, token, expires
+
+
+async def rotate_client_secret(client_id: str) -> tuple[ServiceClient, str]:
+    """A new secret, shown once; the old one stops working at once (compare-and-set on the
+    hash, so of two concurrent rotations one wins and the other is ``CONFLICT``)."""
+    client = await ServiceClient.find_one({"client_id": client_id})
+    if client is None:
+        raise NotFound("ServiceClient", client_id)
+    secret = secrets.token_urlsafe(32)
+    secret_hash = await asyncio.to_thread(passwords.hash_password, secret)
+    rotated = await update(
+        client,
+        {"secret_hash": secret_hash},
+        "service client",
+        expected={"secret_hash": client.secret_hash},
+    )
+    return rotated, secret
+
+
+async def enrolment_grant(account_id: ObjectId, *, refresh_ttl: int) -> Grant:
+    """The sign-in that completes a required enrolment: the enrolment token stood for the
+    password and the confirming code for the second factor."""
+    account = await Account.get(account_id)
+    if account is None or not account.active or not await _staff_active(account):
+        raise Unauthenticated("Invalid or expired token", reason="inactive_account")
+    assert account.id is not None
+    token = await _new_refresh_token(account.id, secrets.token_urlsafe(16), refresh_ttl)
+    return Grant(account_claims(account), token)

@@ -25,10 +25,11 @@ from bson import ObjectId
 
 import db
 from cache import results
+from crypto.fields import open_value
 from errors import BadUserInput
 from models.base import utcnow
 from models.billing import BillingAccount
-from models.clinical import TreatmentPlan
+from models.clinical import TREATMENT_PLAN_SEALED, TreatmentPlan
 from models.equipment import MedicalEquipment
 from models.laboratory import LabOrder, LabOrderStatus
 from models.outpatient import OutpatientVisit
@@ -434,6 +435,27 @@ def _condition_rank(row: Row) -> tuple[Any, ...]:
     return (row["suppressed"], -(row["patients"] or 0), code is None, code or "", row["folded"])
 
 
+TREATMENTS = TREATMENT_PLAN_SEALED.collection
+
+
+async def _spellings(prefix: list[Stage], specialty: Any) -> dict[tuple[str, Any], tuple[Any, str]]:
+    """(specialty, condition key) -> (code, smallest spelling of the description): one sealed
+    diagnosis opened per distinct spelling (``description_key``), not one per plan."""
+    group = {"specialty": specialty, "condition": "$diagnosis_key", "spelling": "$description_key"}
+    pipeline = [
+        *prefix,
+        {"$group": {"_id": group, "plan": {"$first": "$_id"}, "sealed": {"$first": "$diagnosis"}}},
+    ]
+    found: dict[tuple[str, Any], tuple[Any, str]] = {}
+    for row in await aggregate(TreatmentPlan, pipeline):
+        diagnosis = open_value(TREATMENTS, "diagnosis", row["plan"], row["sealed"])
+        key = (row["_id"]["specialty"], row["_id"].get("condition"))
+        spelling = (diagnosis.get("code"), diagnosis["description"])
+        if key not in found or spelling[1] < found[key][1]:
+            found[key] = spelling
+    return found
+
+
 async def conditions_by_specialty(
     filt: AnalyticsFilter, top: int, disclosure: Disclosure
 ) -> Report:
@@ -455,31 +477,25 @@ async def conditions_by_specialty(
         ]
         if filt.department_id is not None:
             pipeline.append({"$match": {"_doctor.department_id": filt.department_id}})
-        code = {"$ifNull": ["$diagnosis.code", None]}
-        condition = {
-            "specialty": {"$ifNull": ["$_doctor.specialty", UNKNOWN_SPECIALTY]},
-            "code": code,
-            # Uncoded plans group by their description, case-folded.
-            "folded": {
-                "$cond": [{"$eq": [code, None]}, {"$toLower": "$diagnosis.description"}, None]
-            },
-        }
-        pipeline += with_total(
-            condition,
-            {"description": {"$min": "$diagnosis.description"}, "plans": {"$sum": 1}},
-            "$_id.key.specialty",
-            disclosure.minimum,
-        )
-        out = (await aggregate(TreatmentPlan, pipeline))[0]
+        specialty_of = {"$ifNull": ["$_doctor.specialty", UNKNOWN_SPECIALTY]}
+        # Diagnoses are encrypted at rest: plans group by ``diagnosis_key``, a keyed hash of the
+        # code (uncoded: the case-folded description), and each group's spellings are opened
+        # after grouping (``_spellings``).
+        condition = {"specialty": specialty_of, "condition": "$diagnosis_key"}
+        measures = {"plans": {"$sum": 1}}
+        stages = with_total(condition, measures, "$_id.key.specialty", disclosure.minimum)
+        out = (await aggregate(TreatmentPlan, pipeline + stages))[0]
+        names = await _spellings(pipeline, specialty_of)
         totals = patient_totals(out["totals"])
         rows: dict[str, list[Row]] = {}
         for r in out["groups"]:
             key = r["_id"]
+            code, description = names[(key["specialty"], key.get("condition"))]
             rows.setdefault(key["specialty"], []).append(
                 {
-                    "code": key.get("code"),
-                    "description": r["description"],
-                    "folded": key.get("folded") or r["description"].lower(),
+                    "code": code,
+                    "description": description,
+                    "folded": description.lower(),
                     "plans": r["plans"],
                     "patients": r["patients"],
                 }

@@ -13,7 +13,7 @@ from models.drugs import ControlledSchedule, Drug, DrugForm, match_keys
 from models.patients import fold, name_tokens
 from services import common
 from services.pagination import ASC, Page, PageArgs, Query, Sort, both, paginate
-from services.patients import search_filter
+from services.patients import search_words
 from services.validation import build, merged, require
 
 BY_NAME: Sort = (("generic_name", ASC), ("_id", ASC))
@@ -30,7 +30,8 @@ def drug_filter(
     atc_prefix: str | None = None,
 ) -> Query:
     """``search``: every word must prefix a generic or brand name word (as patients' names)."""
-    query: Query = dict(search_filter(search))
+    words = search_words(search)  # drug names are no secret: their tokens are kept in clear
+    query: Query = {"search_tokens": {"$all": words}} if words else {}
     if active is not None:
         query["active"] = active
     if form is not None:

@@ -43,13 +43,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from opentelemetry.trace import SpanKind
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 import db
+import metrics
 from events.types import DomainEvent
 from models.base import utcnow
 from models.clinical import Prescription, PrescriptionStatus
+from models.consent import ConsentChannel, ConsentKind, ConsentStatus
 from models.notifications import (
     Notification,
     NotificationKind,
@@ -59,6 +62,8 @@ from models.notifications import (
 )
 from models.scheduling import ACTIVE_APPOINTMENT_STATUSES, Appointment, AppointmentStatus
 from notifications.channels import Channel, PermanentDeliveryError
+from observability import tracing
+from services import consent
 from services.pagination import DESC, Page, PageArgs, Query, Sort, paginate
 
 log = logging.getLogger(__name__)
@@ -406,6 +411,24 @@ async def _still_relevant(notification: Notification) -> bool:
     return notification.key == legacy and _legacy_covers(appointment)
 
 
+CONSENT_CHANNELS = {
+    "smtp": ConsentChannel.EMAIL,
+    "email": ConsentChannel.EMAIL,
+    "sms": ConsentChannel.SMS,
+    "push": ConsentChannel.PUSH,
+}
+"""The consent (``models.consent``) each delivery channel needs; others (``log``) need none."""
+
+
+async def _declined(notification: Notification, channel: Channel) -> bool:
+    """The patient withdrew their consent to messages on this channel: skipped, never sent."""
+    wanted = CONSENT_CHANNELS.get(channel.name)
+    if wanted is None or notification.recipient.kind != RecipientKind.PATIENT:
+        return False
+    found = await consent.current(notification.recipient.id, ConsentKind.NOTIFICATIONS, wanted)
+    return found is not None and found.status is ConsentStatus.WITHDRAWN
+
+
 async def dispatch(
     channel: Channel,
     *,
@@ -422,12 +445,17 @@ async def dispatch(
         notification = await _claim(now, token, policy)
         if notification is None:
             break
-        if not await _still_relevant(notification):
+        if not await _still_relevant(notification) or await _declined(notification, channel):
             await _settle(notification, token, {"status": NotificationStatus.SKIPPED.value})
             result.skipped += 1
             continue
         try:
-            await channel.send(notification)
+            with tracing.span(  # the kind and channel only: no recipient, no text
+                f"notify {channel.name}",
+                SpanKind.PRODUCER,
+                {"shms.notification.kind": str(notification.kind), "shms.channel": channel.name},
+            ):
+                await channel.send(notification)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
             permanent = isinstance(exc, PermanentDeliveryError)
@@ -463,6 +491,8 @@ async def dispatch(
             {"status": NotificationStatus.SENT.value, "sent_at": clock(), "last_error": None},
         )
         result.sent += 1
+    for outcome in ("sent", "retrying", "failed", "skipped"):
+        metrics.NOTIFICATIONS_SENT.labels(outcome).inc(getattr(result, outcome))
     return result
 
 

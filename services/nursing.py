@@ -12,6 +12,8 @@ compare-and-set from ``due``, so a nurse recording the same task at the same ins
 wins (the task stays done) or finds it cancelled (``CONFLICT``). A task cancelled because its
 order was held goes back to ``due`` when the order resumes, if its due time is still ahead.
 Generation that finds its source stopped meanwhile cancels what it inserted (compensation).
+A medication order's tasks each get their dose (``services.medication``), which follows its task
+when cancelled or reopened; such a task is recorded through its dose only.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from models.orders import (
     Schedule,
     SchedulePattern,
 )
-from services import common
+from services import common, medication
 from services.changes import changed
 from services.pagination import ASC, Page, PageArgs, Query, Sort, both, paginate
 from services.validation import Problems, instant
@@ -158,7 +160,8 @@ async def generate_for_order(order: DoctorOrder, now: datetime | None = None) ->
     until = now + HORIZON
     since = max(order.tasks_from, order.tasks_until or order.tasks_from)
     made: list[NursingTask] = []
-    for at in due_times(order.schedule, since, until, order.tasks_from):
+    times = due_times(order.schedule, since, until, order.tasks_from)
+    for at in times:
         task = _task(
             order,
             source=TaskSource.ORDER,
@@ -169,6 +172,7 @@ async def generate_for_order(order: DoctorOrder, now: datetime | None = None) ->
         )
         if (inserted := await _insert(task)) is not None:
             made.append(inserted)
+    await medication.schedule_doses(order, times)  # a medication order's doses, one per task
     await _advance(DoctorOrder, order.id, until, {"status": OrderStatus.ACTIVE.value}, made)
     return len(made)
 
@@ -268,6 +272,7 @@ async def cancel_tasks(query: Query, reason: str) -> int:
         done = await _task_cas(raw["_id"], {"status": TaskStatus.DUE.value}, sets)
         if done is not None:
             await changed(done, "cancelled")
+            await medication.follow_task(done)
             cancelled += 1
     return cancelled
 
@@ -287,6 +292,7 @@ async def reopen_held(order_id: ObjectId, now: datetime) -> int:
         done = await _task_cas(raw["_id"], expected, sets)
         if done is not None:
             await changed(done, "reopened")
+            await medication.follow_task(done)
             reopened += 1
     return reopened
 
@@ -360,6 +366,7 @@ async def move_with_admission(admission_id: ObjectId) -> None:
             )
             if moved is not None:
                 await changed(model.model_validate(moved), "moved")
+    await medication.move_with_admission(admission)
 
 
 # -- care plans --------------------------------------------------------------------------------
@@ -480,6 +487,7 @@ async def complete_task(
     the admission. Of two recordings of one task, one wins; the other is ``CONFLICT``."""
     task = await get_task(id)
     _still_due(task)
+    await medication.refuse_direct_recording(task)
     now = utcnow()
     problems = Problems()
     at = now
@@ -513,6 +521,7 @@ async def skip_task(id: ObjectId, done_by_id: ObjectId, reason: str, by: str | N
     """Record a due task not done, with why (the patient refused, was away, ...)."""
     task = await get_task(id)
     _still_due(task)
+    await medication.refuse_direct_recording(task)
     reason = (reason or "").strip()
     if not 0 < len(reason) <= 200:
         raise BadUserInput(

@@ -8,21 +8,29 @@ from typing import Any
 from bson import ObjectId
 
 from errors import BadUserInput
-from models.patients import Patient, fold, name_tokens
+from models.patients import Patient, fold, sealed_tokens, sealed_words
 from models.staff import Doctor
 from services import common
 from services.pagination import ASC, Page, PageArgs, Query, Sort, both, paginate
 from services.validation import Problems, merged, require
 
-NAME_ORDER: Sort = (("last_name", ASC), ("first_name", ASC), ("_id", ASC))
+NAME_ORDER: Sort = (("_id", ASC),)
+"""Registration order: names are encrypted at rest, so the database cannot sort by them."""
 
 
-def search_filter(search: str | None) -> Query:
-    """Every word of ``search`` must prefix a name word; matched on the indexed token array."""
+def search_words(search: str | None) -> list[str]:
+    """The words of a name search, folded as name tokens are; at most 6 of 50 characters."""
     words = sorted(set(fold(search or "").replace("-", " ").replace("'", " ").split()))
     require(len(words) <= 6, "search", "may have at most 6 words")
     require(all(len(w) <= 50 for w in words), "search", "words may be at most 50 characters")
-    return {"search_tokens": {"$all": words}} if words else {}
+    return words
+
+
+def search_filter(search: str | None) -> Query:
+    """Every word of ``search`` must prefix a name word; matched on the indexed token array,
+    which holds keyed hashes of the prefixes (the words are hashed the same way)."""
+    words = search_words(search)
+    return {"search_tokens": {"$all": sealed_words(words)}} if words else {}
 
 
 async def list_patients(
@@ -66,5 +74,5 @@ async def update_patient(id: ObjectId, changes: Mapping[str, Any]) -> Patient:
     problems.raise_any()
     changes = dict(changes)
     if candidate is not None and {"first_name", "last_name"} & changes.keys():
-        changes["search_tokens"] = name_tokens(candidate.first_name, candidate.last_name)
+        changes["search_tokens"] = sealed_tokens(candidate.first_name, candidate.last_name)
     return await common.update(patient, changes, "patient")

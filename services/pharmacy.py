@@ -338,6 +338,14 @@ async def _compensate_op(batch_id: ObjectId, op: ObjectId, by: str) -> bool:
     return await _compensate(batch, pending, by) is not None
 
 
+# The same steps for the modules that move stock of their own through this machinery (ward
+# stock transfers in ``services.ward_stock``, doses given in ``services.medication``).
+apply_op = _apply
+record_movement = _ledger
+release_ops = _release
+compensate_op = _compensate_op
+
+
 # -- receiving -------------------------------------------------------------------------------
 
 
@@ -952,6 +960,10 @@ async def recover(now: datetime | None = None, drug_id: ObjectId | None = None) 
             if not entry.applied:
                 await _apply_return(doc.id, entry)
                 done.returns += 1
+    if drug_id is None:  # the periodic run: doses claimed and abandoned before stock moved
+        from services import medication
+
+        await medication.recover(now)
     if any((done.failed, done.expired, done.settled, done.operations, done.returns)):
         log.info("pharmacy: recovered %s", done)
     return done
@@ -982,6 +994,14 @@ async def _lapse(doc: Dispense, now: datetime) -> bool:
 
 async def _finish_op(batch: StockBatch, pending: PendingOp, now: datetime) -> bool:
     """An operation left on a batch: settle it, or compensate it, as its dispense says."""
+    if pending.kind == MovementKind.ADMINISTER:
+        from services import medication  # builds on this module: imported when needed
+
+        return await medication.finish_op(batch, pending, now)
+    if pending.kind == MovementKind.TRANSFER_OUT:
+        from services import ward_stock
+
+        return await ward_stock.finish_op(batch, pending)
     if pending.kind != MovementKind.DISPENSE or pending.dispense_id is None:
         await _ledger(batch, pending)
         await _release(batch.id, [pending.op])  # type: ignore[arg-type]

@@ -146,7 +146,7 @@ async def test_unique_indexes_are_back_after_the_load(
         spec.get("unique") and spec["key"] == [("patient_id", 1)] for spec in accounts.values()
     )
     patients = await database["patients"].index_information()
-    national = [spec for spec in patients.values() if spec["key"] == [("national_id", 1)]]
+    national = [spec for spec in patients.values() if spec["key"] == [("national_id_index", 1)]]
     assert national and national[0].get("unique") and national[0].get("sparse")
     account = await database["billing_accounts"].find_one({})
     account.pop("_id")

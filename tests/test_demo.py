@@ -14,6 +14,7 @@ from bson import ObjectId
 
 import db
 import demo.seed
+from crypto.fields import SEALED, open_document
 from demo import ANCHOR, SEEDED_MODELS, drop_seeded_collections, ids, is_empty, seed_demo
 from demo.clock import WINDOW_END, WINDOW_START
 from demo.facility import build_facility
@@ -32,7 +33,7 @@ from models import (
 from models.billing import ChargeSource
 from models.clinical import PRESCRIPTION_TRANSITIONS, PrescriptionStatus, TreatmentPlanStatus
 from models.equipment import EQUIPMENT_TRANSITIONS
-from models.patients import fold
+from models.patients import fold, sealed_words
 from models.scheduling import AppointmentStatus
 from tests.conftest import TEST_MONGODB_URL
 
@@ -53,6 +54,13 @@ async def snapshot(database: Any) -> dict[str, list[Raw]]:
         name = model.get_settings().name
         assert name is not None
         result[name] = await database[name].find({}).sort("_id", 1).to_list(None)
+        sealing = SEALED.get(model)
+        if sealing is not None:  # ciphertexts and keyed hashes differ per database (data key)
+            hashed = {*sealing.derived, "search_tokens"}
+            result[name] = [
+                {k: v for k, v in open_document(sealing, row).items() if k not in hashed}
+                for row in result[name]
+            ]
         if name in UPSERTED:
             rows = [{k: v for k, v in row.items() if k != "_id"} for row in result[name]]
             result[name] = sorted(rows, key=lambda row: sorted(map(str, row.items())))
@@ -122,7 +130,7 @@ async def test_id_helpers_name_existing_records(seeded: Any) -> None:
     zoe = await Patient.get(ids.patient_id(1))
     assert zoe is not None
     assert (zoe.first_name, zoe.last_name) == ("Zoë", "Lefèvre")
-    assert "zoe" in zoe.search_tokens
+    assert sealed_words(["zoe"])[0] in zoe.search_tokens and "zoe" not in zoe.search_tokens
     codes = []
     for n in range(1, 7):
         department = await Department.get(ids.department_id(n))
@@ -249,11 +257,11 @@ async def test_patients_are_valid_and_searchable(seeded: Any) -> None:
     national_ids = [p.national_id for p in patients if p.national_id]
     assert len(national_ids) == len(set(national_ids))
     for patient in patients:
-        assert fold(patient.first_name)[:1] in patient.search_tokens
+        assert sealed_words([fold(patient.first_name)[:1]])[0] in patient.search_tokens
     assert any(p.allergies for p in patients)
     assert any(p.medical_history for p in patients)
     assert any(p.emergency_contact for p in patients)
-    found = await Patient.find({"search_tokens": {"$all": ["zoe", "lef"]}}).to_list()
+    found = await Patient.find({"search_tokens": {"$all": sealed_words(["zoe", "lef"])}}).to_list()
     assert ids.patient_id(1) in {p.id for p in found}
 
 
@@ -276,7 +284,8 @@ async def test_every_collection_the_seed_writes_is_dropped_and_checked(database:
         for name in await database.list_collection_names()
         if await database[name].find_one({}) is not None
     }
-    assert written - seeded == {"accounts", "service_clients"}
+    # data_keys: written when the database is opened (crypto.keyring), never dropped by a reseed
+    assert written - seeded == {"accounts", "service_clients", "data_keys"}
     for collection in ("outpatient_visits", "lab_orders", "imaging_reports", "clinical_notes"):
         assert collection in written, collection  # the module seeds ran
     await drop_seeded_collections()
@@ -285,7 +294,7 @@ async def test_every_collection_the_seed_writes_is_dropped_and_checked(database:
         for name in await database.list_collection_names()
         if await database[name].find_one({}) is not None
     }
-    assert left == {"accounts", "service_clients"}
+    assert left == {"accounts", "service_clients", "data_keys"}
     assert await is_empty()
 
 

@@ -31,8 +31,9 @@ def _modules() -> Iterator[tuple[str, ast.Module]]:
     """Every application module (tests excluded), by its path relative to the repository."""
     for path in sorted(ROOT.rglob("*.py")):
         relative = path.relative_to(ROOT)
-        if relative.parts[0] in SKIPPED or relative.parts[0].endswith(".egg-info"):
-            continue
+        top = relative.parts[0]
+        if top in SKIPPED or top.endswith(".egg-info") or top.startswith("."):
+            continue  # hidden folders: virtualenvs (.venv, .venv-wire), caches, state
         yield relative.as_posix(), ast.parse(path.read_text(encoding="utf-8"), str(relative))
 
 

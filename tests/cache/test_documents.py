@@ -11,7 +11,9 @@ from redis.asyncio import Redis
 from cache import keys
 from cache.documents import DocumentCache, cache_stats, cached_collections
 from config import Settings
+from crypto.fields import is_sealed, open_document
 from models import Appointment, Department, Patient
+from models.patients import SEALED as PATIENT_SEALED
 from models.patients import Allergy, MedicalHistoryEntry
 from tests import factories
 from tests.cache.helpers import assert_cached_as_stored, cached, cost, id_of, stat, stored
@@ -88,12 +90,14 @@ async def test_store_bumps_the_version_and_refills_from_what_mongodb_holds(
     # that never saw B's write) second. The cache must end as MongoDB did, not as A's copy.
     await collection.update_one({"_id": patient.id}, {"$set": {"last_name": "After"}})
     stale_copy = patient.model_copy(update={"last_name": "After"})
-    await collection.update_one({"_id": patient.id}, {"$set": {"contact.phone": "+44 1234"}})
+    # (the contact is sealed: written whole)
+    await collection.update_one({"_id": patient.id}, {"$set": {"contact": {"phone": "+44 1234"}}})
     assert await cache.store(await Patient.get(patient.id)) == 1  # type: ignore[arg-type]
     assert await cache.store(stale_copy) == 2
     await assert_cached_as_stored(cache, Patient, patient.id)
     raw = await cached(cache, Patient, patient.id)
-    assert raw is not None
+    assert raw is not None and is_sealed(raw["last_name"])  # Redis holds the ciphertext
+    raw = open_document(PATIENT_SEALED, raw)
     assert (raw["last_name"], raw["contact"]["phone"]) == ("After", "+44 1234")
     version = keys.version(cache.namespace, "patients", id_of(patient))
     assert await redis_client.get(version) == b"2"

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 SHMS = str(Path(sys.executable).parent / "shms")
@@ -25,6 +26,18 @@ class Run:
     @property
     def lines(self) -> list[str]:
         return [line for line in self.output.splitlines() if line.strip()]
+
+
+PRODUCTION_SECRETS = {
+    "SHMS_DEIDENTIFY_SECRET": "test-only-deidentify-secret-of-production",
+    "SHMS_MASTER_KEY": "dGVzdC1vbmx5LW1hc3Rlci1rZXktb2YtcHJvZHVjdGk=",  # 32 bytes, tests only
+}
+"""The secrets production refuses to run without (their defaults are published), as the
+environment names them; ``production_secrets()`` gives them as ``Settings`` arguments."""
+
+
+def production_secrets() -> dict[str, Any]:
+    return {name.lower(): value for name, value in PRODUCTION_SECRETS.items()}
 
 
 def environment(**settings: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ from websockets.typing import Origin, Subprotocol
 from auth.tokens import TokenService
 from config import DEVELOPMENT_CORS_ORIGINS, Settings
 from tests.conftest import TEST_REDIS_URL
+from tests.deploy.processes import production_secrets
 from tests.e2e.servers import Server, servers
 
 ALLOWED = "https://app.example.org"
@@ -151,4 +152,4 @@ async def test_development_defaults_allow_local_dev_servers(http: Any) -> None:
         "mongodb_url": "mongodb://db:27017",
         "redis_url": "redis://cache:6379/0",
     }
-    assert Settings(shms_env="production", **stores).cors_origins == ()
+    assert Settings(shms_env="production", **stores, **production_secrets()).cors_origins == ()

@@ -14,7 +14,14 @@ import config
 from config import Settings
 from models import Account, Patient
 from tests.conftest import TEST_REDIS_URL
-from tests.deploy.processes import SHMS, UVICORN, environment, run
+from tests.deploy.processes import (
+    PRODUCTION_SECRETS,
+    SHMS,
+    UVICORN,
+    environment,
+    production_secrets,
+    run,
+)
 from tests.e2e.servers import free_port
 
 
@@ -68,6 +75,7 @@ def test_uvicorn_in_production_without_mongodb_fails_start_up_in_one_line() -> N
 def test_an_unreachable_mongodb_fails_within_the_connect_timeout(command: str) -> None:
     env = environment(
         SHMS_ENV="production",
+        **PRODUCTION_SECRETS,
         MONGODB_URL=f"mongodb://127.0.0.1:{_closed_port()}",
         REDIS_URL=TEST_REDIS_URL,
         SHMS_CONNECT_TIMEOUT_SECONDS="1",
@@ -96,6 +104,7 @@ async def test_an_unreachable_redis_stops_production_naming_redis_url(
     monkeypatch.setattr(db, "create_client", lambda url, timeout=5.0: embedded("", timeout))
     settings = Settings(
         shms_env="production",
+        **production_secrets(),
         mongodb_url="mongodb://mongo.invalid:27017",
         redis_url=f"redis://127.0.0.1:{_closed_port()}/0",
         shms_connect_timeout_seconds=1,
@@ -130,6 +139,7 @@ def test_settings_refuse_demo_data_in_production(
     stores: dict[str, Any] = {
         "mongodb_url": "mongodb://db:27017",
         "redis_url": "redis://cache:6379/0",
+        **production_secrets(),
     }
     assert not Settings(shms_env="production", **stores).seed_demo_enabled
     with pytest.raises(ValidationError, match="SHMS_SEED_DEMO=true is refused"):
@@ -139,6 +149,8 @@ def test_settings_refuse_demo_data_in_production(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MONGODB_URL", "mongodb://db:27017")
     monkeypatch.setenv("REDIS_URL", "redis://cache:6379/0")
+    for name, value in PRODUCTION_SECRETS.items():
+        monkeypatch.setenv(name, value)
     assert cli.main(["serve"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "SHMS_SEED_DEMO=true is refused" in err
@@ -187,3 +199,16 @@ async def test_the_start_up_ping_gives_up_at_the_connect_timeout(settings: Setti
     waited = time.monotonic() - started
     print(f"gave up on MongoDB after {waited:.2f} s")
     assert 0.5 < waited < 2.5
+
+
+def test_production_refuses_the_published_deidentify_secret() -> None:
+    """De-identified exports keyed by a published secret could be re-identified."""
+    stores: dict[str, Any] = {
+        "mongodb_url": "mongodb://db:27017",
+        "redis_url": "redis://cache:6379/0",
+        **production_secrets(),
+    }
+    published = {k: v for k, v in stores.items() if k != "shms_deidentify_secret"}
+    with pytest.raises(ValidationError, match="SHMS_ENV=production needs SHMS_DEIDENTIFY_SECRET"):
+        Settings(shms_env="production", **published)
+    assert Settings(shms_env="production", **stores)

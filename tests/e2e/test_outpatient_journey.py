@@ -64,6 +64,7 @@ def server(state: Path) -> Iterator[Server]:
         "SHMS_STATE_DIR": str(state),
         "SHMS_DEMO_PATIENTS": "20",
         "SHMS_LOG_LEVEL": "WARNING",
+        "SHMS_METRICS_PUBLIC": "true",  # scraped without a token
     }
     with servers(1, env) as started:
         yield started[0]

@@ -22,6 +22,7 @@ import websockets
 
 from auth.tokens import TokenService
 from config import Settings
+from crypto.keys import state_keys
 from tests.conftest import TEST_REDIS_URL
 from tests.e2e.servers import Server, servers
 
@@ -33,6 +34,7 @@ DEVICE = "6955b9000500000000000001"
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
     state: Path = tmp_path_factory.mktemp("state")
     TokenService.from_settings(Settings(shms_state_dir=str(state)))  # one key, made before both
+    state_keys(state)  # and one master key: both derive the same data keys from it
     run = uuid.uuid4().hex[:10]
     env = {
         "REDIS_URL": TEST_REDIS_URL,
@@ -41,6 +43,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
         "SHMS_STATE_DIR": str(state),
         "SHMS_DEMO_PATIENTS": "20",
         "SHMS_LOG_LEVEL": "WARNING",
+        "SHMS_METRICS_PUBLIC": "true",  # scraped without a token
     }
     with servers(2, env) as started:
         yield started
@@ -144,7 +147,7 @@ async def _until_subscribed(server: Server) -> None:
         for _ in range(100):
             metrics = (await client.get(f"{server.url}/metrics")).text
             if any(
-                line.startswith("shms_subscriptions_open") and line.rstrip().endswith(" 1")
+                line.startswith("shms_subscriptions_open{") and float(line.split()[-1]) == 1
                 for line in metrics.splitlines()
             ):
                 return

@@ -110,12 +110,23 @@ def subscriber(client: TestClient, protocol: str, token: str) -> Iterator[Subscr
         yield live
 
 
-_SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
+# Label values are quoted and may hold any character, braces included (a route's
+# "/fhir/Patient/{id}/$everything", say).
+_SAMPLE = re.compile(
+    r'^(?P<name>[a-z_]+)(?:\{(?P<labels>(?:[^}"]|"(?:[^"\\]|\\.)*")*)\})? (?P<value>\S+)$'
+)
+
+
+def scrape(client: TestClient) -> Any:
+    """``GET /metrics`` as a scraper sends it: with a ``service`` token."""
+    app: Any = client.app
+    token = app.state.tokens.issue({"sub": "test:scraper", "roles": ["service"]}, 600)
+    return client.get("/metrics", headers={"authorization": f"Bearer {token}"})
 
 
 def metrics(client: TestClient) -> dict[str, float]:
     """``/metrics`` as ``{'name{labels}': value}``."""
-    response = client.get("/metrics")
+    response = scrape(client)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples: dict[str, float] = {}

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from events.bus import Bus, LocalBus, RedisBus, Subscription
 from events.types import DomainEvent
-from metrics import metrics
+from metrics import sample
 from tests.conftest import TEST_REDIS_URL
 
 TIMEOUT = 10.0
@@ -85,7 +85,7 @@ async def test_a_subscriber_too_far_behind_is_ended_and_the_others_go_on(bus: Bu
     keeping_up = bus.subscribe(["equipment"])
     fast = bus.subscribe(["sync"])
     sent = [event() for _ in range(5)]
-    dropped = metrics.events_dropped["equipment"]
+    dropped = sample("shms_events_dropped_total", entity="equipment")
     for item in sent[:2]:
         await bus.publish(item)
     assert [await next_event(keeping_up) for _ in range(2)] == sent[:2]
@@ -98,7 +98,7 @@ async def test_a_subscriber_too_far_behind_is_ended_and_the_others_go_on(bus: Bu
     assert slow.overflowed and not keeping_up.overflowed
     assert [item async for item in slow] == []
     assert slow.dropped == 3
-    assert metrics.events_dropped["equipment"] == dropped + 3
+    assert sample("shms_events_dropped_total", entity="equipment") == dropped + 3
 
 
 async def test_closing_the_bus_ends_every_subscription(bus: Bus) -> None:
@@ -168,10 +168,11 @@ async def test_events_cross_between_processes_through_redis(real_redis: Any) -> 
 async def test_a_publish_that_fails_is_counted_and_not_raised() -> None:
     unreachable = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     bus = RedisBus(unreachable, namespace())
-    errors, published = metrics.publish_errors["equipment"], metrics.events_published["equipment"]
+    errors = sample("shms_event_publish_errors_total", entity="equipment")
+    published = sample("shms_events_published_total", entity="equipment")
     await bus.publish(event())  # no exception: the write that produced it already happened
-    assert metrics.publish_errors["equipment"] == errors + 1
-    assert metrics.events_published["equipment"] == published
+    assert sample("shms_event_publish_errors_total", entity="equipment") == errors + 1
+    assert sample("shms_events_published_total", entity="equipment") == published
     await bus.aclose()
     await unreachable.aclose()
 

@@ -12,7 +12,7 @@ from bson import ObjectId
 import db
 from cache import equipment as live_equipment
 from cache.equipment import READY, LiveEquipment, StatusEntry, load
-from metrics import metrics
+from metrics import sample
 from models.equipment import EquipmentStatus, MedicalEquipment
 from tests import factories
 from tests.graphql.helpers import code
@@ -219,13 +219,13 @@ async def test_a_failing_redis_falls_back_to_mongodb_and_is_counted(database: An
     board = LiveEquipment(broken, "shms-test:broken")
     dept = await factories.department()
     device = await factories.equipment(dept, status=EquipmentStatus.MAINTENANCE)
-    failures = metrics.equipment_status_errors["read"]
+    failures = sample("shms_equipment_status_errors_total", operation="read")
     try:
         [entry] = await board.department(id_of(dept))
     finally:
         await broken.aclose()
     assert (entry.id, entry.status) == (device.id, EquipmentStatus.MAINTENANCE)
-    assert metrics.equipment_status_errors["read"] == failures + 1
+    assert sample("shms_equipment_status_errors_total", operation="read") == failures + 1
 
 
 async def test_it_works_the_same_on_fakeredis(database: Any) -> None:

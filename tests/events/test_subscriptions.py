@@ -26,6 +26,7 @@ from tests.events.live import (
     data,
     metric,
     open_subscriptions,
+    scrape,
     subscriber,
     wait_for_metric,
 )
@@ -289,7 +290,7 @@ def test_metrics_follow_events_and_subscriptions(client: TestClient) -> None:
         assert metric(client, published) == counts[published] + 1
         assert metric(client, delivered) >= counts[delivered] + 1
     wait_for_metric(client, open_subscriptions(EQUIPMENT_FIELD), before)  # closed with the socket
-    text = client.get("/metrics").text
+    text = scrape(client).text
     assert "# TYPE shms_subscriptions_open gauge" in text
     assert "# TYPE shms_document_cache_total counter" in text
 

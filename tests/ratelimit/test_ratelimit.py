@@ -11,6 +11,7 @@ import pytest
 
 import schema.ratelimit as ratelimit
 from cache.connection import connect_redis
+from schema import fhir_export
 from tests.limits.conftest import bearer, measured
 
 LIGHT = "{ departments(first: 1) { totalCount } }"
@@ -153,3 +154,27 @@ async def test_redis_down_fails_open(limited: Any, clock: Clock) -> None:
     assert "errors" not in response.json(), response.json()
     assert "RateLimit-Remaining" not in response.headers
     assert ratelimit.FAILED_OPEN["count"] == before + 1
+
+
+EXPORT = "query($p: ID!) { patientFhirBundle(patientId: $p) }"
+
+
+@pytest.mark.parametrize("limited", [{"shms_rate_limit_points": 300}], indirect=True)
+async def test_a_record_export_costs_its_weight_on_graphql_and_rest_alike(
+    limited: Any, clock: Clock
+) -> None:
+    """One scalar answer that reads a whole record is charged as the work it is; the REST
+    route of the same export is no way around the limiter."""
+    who = bearer(limited.app, "admin")
+    patient = "0" * 24
+    response = await limited.post(
+        "/graphql", json={"query": EXPORT, "variables": {"p": patient}}, headers=who
+    )
+    spent = 300 - _remaining(response)
+    assert spent > fhir_export.EXPORT_COST
+    refused = await limited.get(f"/fhir/Patient/{patient}/$everything", headers=who)
+    assert refused.status_code == 429, refused.text
+    outcome = refused.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["details"]["coding"][0]["code"] == "RATE_LIMITED"
+    assert int(refused.headers["Retry-After"]) >= 1

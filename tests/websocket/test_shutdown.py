@@ -118,6 +118,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHMS_", "MONGODB", "REDIS"))}
     env |= {"SHMS_SEED_DEMO": "false", "SHMS_STATE_DIR": str(tmp_path / "state")}
+    env |= {"SHMS_METRICS_PUBLIC": "true"}  # scraped without a token
     command = [str(SHMS), "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -1,0 +1,1 @@
+"""Metrics, traces and logs: what SHMS tells its operators (README, Observability)."""
