@@ -69,7 +69,7 @@ from models.staff import Doctor, Nurse
 from services import admissions, billing, common, scheduling, signing
 from services.changes import changed
 from services.pagination import ASC, BY_ID, Page, PageArgs, Query, Sort, both, paginate
-from services.validation import Problems, build, instant, require
+from services.validation import Problems, build, require
 
 BY_START: Sort = (("scheduled_start", ASC), ("_id", ASC))
 MAX_STUDY = timedelta(hours=4)
@@ -127,12 +127,7 @@ def study_filter(
 ) -> Query:
     """Studies of a scanner (or patient) whose booking starts in ``[from, to)``."""
     problems = Problems()
-    if starts_from is not None:
-        starts_from = _checked(problems, starts_from, "from")
-    if starts_before is not None:
-        starts_before = _checked(problems, starts_before, "to")
-    if starts_from and starts_before:
-        problems.require(starts_before > starts_from, "to", "must be after from")
+    starts_from, starts_before = problems.window(starts_from, starts_before)
     problems.raise_any()
     query: Query = {}
     if equipment_id is not None:
@@ -149,14 +144,6 @@ def study_filter(
     if window:
         query["scheduled_start"] = window
     return query
-
-
-def _checked(problems: Problems, value: datetime, field: str) -> datetime | None:
-    try:
-        return instant(value, field)
-    except BadUserInput as problem:
-        problems.add(problem)
-        return None
 
 
 async def list_studies(query: Query, args: PageArgs, scope: Query | None) -> Page[ImagingStudy]:
@@ -372,7 +359,7 @@ def _time_problems(problems: Problems, start: Any, end: Any, now: datetime) -> N
         problems.require(isinstance(start, datetime), "startAt", "is required")
         problems.require(isinstance(end, datetime), "endAt", "is required")
         return
-    start_at, end_at = _checked(problems, start, "startAt"), _checked(problems, end, "endAt")
+    start_at, end_at = problems.instant(start, "startAt"), problems.instant(end, "endAt")
     if start_at is None or end_at is None:
         return
     grid = f"must be on the {SLOT.seconds // 60}-minute grid (like 09:00, 09:05, 09:10)"

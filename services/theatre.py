@@ -38,7 +38,7 @@ from pymongo.errors import DuplicateKeyError
 
 import db
 from auth.policy import REGISTRY
-from errors import BadUserInput, Conflict
+from errors import Conflict
 from models.base import utcnow
 from models.billing import BillingAccount, ChargeSource
 from models.patients import Patient
@@ -63,7 +63,7 @@ from models.theatre import (
 from services import billing, common, scheduling
 from services.changes import changed
 from services.pagination import ASC, BY_ID, Page, PageArgs, Query, Sort, both, paginate
-from services.validation import Problems, build, instant, require
+from services.validation import Problems, build, require
 
 BY_START: Sort = (("start_at", ASC), ("_id", ASC))
 MAX_CASE = timedelta(hours=16)
@@ -126,12 +126,7 @@ def booking_filter(
 ) -> Query:
     """Bookings whose case starts in ``[from, to)``."""
     problems = Problems()
-    if starts_from is not None:
-        starts_from = _checked(problems, starts_from, "from")
-    if starts_before is not None:
-        starts_before = _checked(problems, starts_before, "to")
-    if starts_from and starts_before:
-        problems.require(starts_before > starts_from, "to", "must be after from")
+    starts_from, starts_before = problems.window(starts_from, starts_before)
     problems.raise_any()
     query: Query = {}
     for field, value in (
@@ -219,14 +214,6 @@ def _department_model() -> Any:
 # -- booking ---------------------------------------------------------------------------------
 
 
-def _checked(problems: Problems, value: datetime, field: str) -> datetime | None:
-    try:
-        return instant(value, field)
-    except BadUserInput as problem:
-        problems.add(problem)
-        return None
-
-
 def _time_problems(
     problems: Problems, start: Any, end: Any, now: datetime, priority: SurgeryPriority
 ) -> None:
@@ -234,7 +221,7 @@ def _time_problems(
         problems.require(isinstance(start, datetime), "startAt", "is required")
         problems.require(isinstance(end, datetime), "endAt", "is required")
         return
-    start_at, end_at = _checked(problems, start, "startAt"), _checked(problems, end, "endAt")
+    start_at, end_at = problems.instant(start, "startAt"), problems.instant(end, "endAt")
     if start_at is None or end_at is None:
         return
     grid = f"must be on the {SLOT.seconds // 60}-minute grid (like 09:00, 09:05, 09:10)"

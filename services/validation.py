@@ -129,6 +129,26 @@ class Problems:
             self.add(problem)
             return None
 
+    def instant(self, value: datetime, field: str) -> datetime | None:
+        """``instant`` that records instead of raising; None when the value is refused."""
+        try:
+            return instant(value, field)
+        except BadUserInput as problem:
+            self.add(problem)
+            return None
+
+    def window(
+        self, start: datetime | None, end: datetime | None
+    ) -> tuple[datetime | None, datetime | None]:
+        """A half-open ``[from, to)`` filter: each end a valid instant, ``to`` after ``from``."""
+        if start is not None:
+            start = self.instant(start, "from")
+        if end is not None:
+            end = self.instant(end, "to")
+        if start and end:
+            self.require(end > start, "to", "must be after from")
+        return start, end
+
     async def check(self, step: Awaitable[T]) -> T | None:
         """Await a check that raises ``BAD_USER_INPUT`` (a reference lookup), recording it."""
         try:
