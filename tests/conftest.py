@@ -15,6 +15,15 @@ import db
 TEST_MONGODB_URL = os.environ.get("SHMS_TEST_MONGODB_URL", "")
 
 
+@pytest.fixture(autouse=True)
+def single_process_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``shms serve --workers N`` sets PROMETHEUS_MULTIPROC_DIR for the workers it starts; in
+    the test process it must not outlive the test that ran it (later scrapes would read the
+    multi-process files instead of this process's metrics)."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # restored (unset) after the test
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+
+
 @pytest.fixture
 async def database() -> AsyncIterator[Any]:
     """Beanie bound to an empty database; dropped afterwards when it is a real server."""
