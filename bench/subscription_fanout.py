@@ -81,7 +81,7 @@ async def wait_open(server: Server, count: int) -> None:
 
 
 async def run(server: Server, subscribers: int, events: int, rate: float = 0.0) -> None:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+    async with server.client() as http:
         signed = await http.post(
             "/oauth/token",
             data={"grant_type": "password", "username": "admin", "password": "demo-admin-pass"},

@@ -129,8 +129,7 @@ async def invariants(api: Api) -> list[dict[str, Any]]:
 async def test_a_hundred_admissions_into_ten_beds_and_transfers_into_one(
     server: Server, state: Path
 ) -> None:
-    limits = httpx.Limits(max_connections=PATIENTS, max_keepalive_connections=PATIENTS)
-    async with httpx.AsyncClient(base_url=server.url, timeout=120, limits=limits) as http:
+    async with server.client(timeout=120, connections=PATIENTS) as http:
         api = Api(http, admin_token(state))
         patients = [
             (await api.data(

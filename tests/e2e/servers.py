@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+KEEP_ALIVE = 5  # seconds uvicorn keeps an idle connection open (passed explicitly below)
+CLIENT_KEEP_ALIVE = 2  # well under KEEP_ALIVE: a client never reuses a socket the server is closing
 
 
 def free_port() -> int:
@@ -33,6 +35,20 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def client(self, timeout: float = 30, connections: int = 100) -> httpx.AsyncClient:
+        """A client whose idle connections expire before the server's do.
+
+        With equal keep-alive times (httpx and uvicorn both default to 5 s) a request sent on a
+        connection that has idled for just under 5 s can meet the server's close: the client sees
+        ``ReadError`` for a request the server never read. Bursts after a quiet phase hit that.
+        """
+        limits = httpx.Limits(
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=CLIENT_KEEP_ALIVE,
+        )
+        return httpx.AsyncClient(base_url=self.url, timeout=timeout, limits=limits)
+
 
 @contextmanager
 def servers(
@@ -45,7 +61,7 @@ def servers(
             port = free_port()
             process = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "app:app", "--port", str(port),
-                 "--log-level", "warning", *args],
+                 "--log-level", "warning", "--timeout-keep-alive", str(KEEP_ALIVE), *args],
                 cwd=ROOT,
                 env={**os.environ, **env},
                 stdout=subprocess.DEVNULL,

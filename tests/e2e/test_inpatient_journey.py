@@ -37,7 +37,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from auth.tokens import TokenService
@@ -73,7 +72,7 @@ def server(state: Path) -> Iterator[Server]:
 
 @pytest.fixture
 async def api(server: Server, state: Path) -> Any:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+    async with server.client() as http:
         yield Api(server, state, http)
 
 

@@ -190,7 +190,7 @@ class Subscription:
 
 @pytest.fixture
 async def api(server: Server, state: Path) -> Any:
-    async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+    async with server.client(timeout=20) as http:
         yield Api(server, state, http)
 
 

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from auth.tokens import TokenService
@@ -54,8 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 async def test_fifty_concurrent_issues_never_overdraw(server: Server) -> None:
-    limits = httpx.Limits(max_connections=ISSUES + 10)
-    async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as http:
+    async with server.client(timeout=60, connections=ISSUES + 10) as http:
         api = Api(http)
         keeper, admin = await api.sign_in("storekeeper"), await api.sign_in("admin")
         tag = uuid.uuid4().hex[:6].upper()

@@ -90,8 +90,7 @@ class Api:
 
 
 async def test_fifty_concurrent_dispenses_never_oversell(server: Server) -> None:
-    limits = httpx.Limits(max_connections=DISPENSES + 10)
-    async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as http:
+    async with server.client(timeout=60, connections=DISPENSES + 10) as http:
         api = Api(http)
         pharmacist, pharmacist2, doctor = (
             await api.sign_in("pharmacist"),

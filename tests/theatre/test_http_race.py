@@ -121,8 +121,7 @@ def _case(theatre: str, people: dict[str, str], start: datetime, minutes: int) -
 
 
 async def test_fifty_concurrent_bookings_of_one_theatre_one_wins(server: Server) -> None:
-    limits = httpx.Limits(max_connections=REQUESTS, max_keepalive_connections=REQUESTS)
-    async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as http:
+    async with server.client(timeout=60, connections=REQUESTS) as http:
         api = Api(http, await _sign_in(http))
         tag = uuid.uuid4().hex[:6]
         theatre = await api.id(
