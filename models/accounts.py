@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field, StringConstraints
 from auth.policy import ADMIN_ONLY, Rel, declare, each, grant, group, row
 from auth.policy import Classification as Class
 from auth.roles import Role
+from crypto.fields import sealed
 from models.base import Entity, Name, Ref, UtcDatetime
 
 
@@ -46,8 +47,7 @@ class Account(Entity):
     department_id: Ref | None = None
     idp_subject: str | None = Field(default=None, min_length=1, max_length=255)
     active: bool = True
-    # TOTP (RFC 6238), base32. Stored as is: SHMS has no key facility yet, so these are on the
-    # list for the encryption-at-rest work (issue 17, item 3), like every other secret at rest.
+    # TOTP (RFC 6238), base32; sealed at rest (``ACCOUNT_SEALED`` below).
     totp_secret: str | None = None  # set: the account signs in with a code
     totp_pending_secret: str | None = None  # begun, not yet confirmed with a code
     totp_last_step: int | None = None  # the last time step accepted: each code works once
@@ -64,6 +64,24 @@ class Account(Entity):
         ]
 
 
+def _secret_text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# Sealed at rest: a patient's account names the patient, and a TOTP secret in clear would let
+# whoever reads a backup mint codes. Compare-and-set on a secret (``services.totp``) matches its
+# keyed hash, ``totp_key`` or ``totp_pending_key``, never the secret.
+ACCOUNT_SEALED = sealed(
+    Account,
+    "accounts",
+    ("display_name", "totp_secret", "totp_pending_secret"),
+    {
+        "totp_key": ("totp_secret", _secret_text),
+        "totp_pending_key": ("totp_pending_secret", _secret_text),
+    },
+)
+
+
 LINK_IDENTITY = "linkIdentity"
 UNLINK_IDENTITY = "unlinkIdentity"
 CREATE_ACCOUNT = "createAccount"
@@ -75,6 +93,7 @@ RESET_PASSWORD = "resetPassword"
 CHANGE_PASSWORD = "changePassword"
 ENROL_TOTP = "enrolTotp"
 DISABLE_TOTP = "disableTotp"
+RESET_TOTP = "resetTotp"
 ROTATE_SECRET = "rotateClientSecret"
 
 PEOPLE = [r for r in Role if r is not Role.SERVICE]
@@ -115,6 +134,7 @@ ACCOUNT = declare(
         CHANGE_PASSWORD: OWN_ACCOUNT,
         ENROL_TOTP: OWN_ACCOUNT,
         DISABLE_TOTP: OWN_ACCOUNT,
+        RESET_TOTP: ADMIN_ONLY,
     },
     own=(("id", "account_id"),),
     creates=frozenset({CREATE_ACCOUNT}),

@@ -23,6 +23,7 @@ from models.accounts import (
     LINK_ACCOUNT,
     LINK_IDENTITY,
     RESET_PASSWORD,
+    RESET_TOTP,
     ROTATE_SECRET,
     SET_ROLES,
     UNLINK_IDENTITY,
@@ -48,6 +49,9 @@ from services.common import get_or_404
 
 def _ttl(info: Info) -> int:
     return info.context.settings.shms_password_reset_ttl_seconds
+
+
+MAX_REASON = 500
 
 
 def _actor(info: Info) -> ObjectId | None:
@@ -233,6 +237,23 @@ class AccountMutation:
         _, token, expires = await run()
         access.wrote(K.ACCOUNT, account, RESET_PASSWORD, ["password"])
         return OneTimeToken(token=token, expires_at=expires)
+
+    @strawberry.mutation(
+        description="Turn off someone's TOTP two-factor sign-in when they lost their "
+        "authenticator (not your own); `reason` (how their identity was checked) goes to the "
+        "audit trail. Their refresh tokens are revoked; where their role requires TOTP, their "
+        "next sign-in asks them to enrol again.",
+        metadata=acts(K.ACCOUNT, RESET_TOTP),
+    )
+    async def reset_totp(self, info: Info, account_id: strawberry.ID, reason: str) -> Account:
+        account = await _target(account_id)
+        assert account.id is not None
+        why = reason.strip()
+        if not why or len(why) > MAX_REASON:
+            raise BadUserInput(f"reason: 1 to {MAX_REASON} characters", {"reason": "is required"})
+        run = partial(accounts.reset_totp, account.id, actor=_actor(info))
+        done = await perform(info, K.ACCOUNT, RESET_TOTP, run, ["totp"], note=why, row=account)
+        return view(Account, done)
 
     @strawberry.mutation(
         description="A new secret for a service client, shown only in this answer; the old "

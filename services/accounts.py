@@ -726,3 +726,22 @@ async def enrolment_grant(account_id: ObjectId, *, refresh_ttl: int) -> Grant:
     assert account.id is not None
     token = await _new_refresh_token(account.id, secrets.token_urlsafe(16), refresh_ttl)
     return Grant(account_claims(account), token)
+
+
+async def reset_totp(account_id: ObjectId, *, actor: ObjectId | None) -> Account:
+    """Turn TOTP off for someone who lost their authenticator (an admin, after checking who is
+    asking): no code is needed, so an admin may not do it to their own account, and the
+    account's refresh tokens are revoked (whoever holds the lost device signs in again). Where
+    the role requires TOTP, the next sign-in asks to enrol again."""
+    account = await get_or_404(Account, account_id, "Account")
+    if actor == account.id:
+        raise Conflict("You cannot reset your own two-factor sign-in", fields=["accountId"])
+    if account.totp_secret is None and account.totp_pending_secret is None:
+        raise Conflict("Two-factor sign-in is not on", fields=["totp"])
+    done = await update(
+        account,
+        {"totp_secret": None, "totp_pending_secret": None, "totp_last_step": None},
+        "account",
+    )
+    await revoke_account_tokens(account_id)
+    return done

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import pyotp
 from bson import ObjectId
 
+from crypto.fields import blind
 from errors import BadUserInput, Conflict
-from models.accounts import Account
+from models.accounts import ACCOUNT_SEALED, Account
 from services.common import get_or_404, update
 
 STEP_SECONDS = 30
@@ -33,6 +34,11 @@ clock: Callable[[], float] = time.time
 class Enrolment:
     secret: str
     uri: str
+
+
+def _is(field: str, secret: str) -> dict[str, str]:
+    """A filter matching ``secret`` as stored: its keyed hash (the secret itself is sealed)."""
+    return {field: blind(ACCOUNT_SEALED.collection, field, secret)}
 
 
 def code_at(secret: str, step: int) -> str:
@@ -82,7 +88,7 @@ async def confirm(account_id: ObjectId, code: str) -> Account:
         account,
         {"totp_secret": pending, "totp_pending_secret": None, "totp_last_step": step},
         "account",
-        expected={"totp_pending_secret": pending, "totp_secret": None},
+        expected={**_is("totp_pending_key", pending), "totp_secret": None},
     )
 
 
@@ -99,7 +105,7 @@ async def check(account: Account, code: str) -> bool:
             account,
             {"totp_last_step": step},
             "account",
-            expected={"totp_secret": secret, "totp_last_step": {"$lt": step}},
+            expected={**_is("totp_key", secret), "totp_last_step": {"$lt": step}},
         )
     except Conflict:
         return False  # this step (or a later one) was accepted already: a replay
@@ -121,5 +127,5 @@ async def disable(account_id: ObjectId, code: str, *, required: bool) -> Account
         current,
         {"totp_secret": None, "totp_pending_secret": None, "totp_last_step": None},
         "account",
-        expected={"totp_secret": secret},
+        expected=_is("totp_key", secret),
     )

@@ -236,3 +236,48 @@ async def test_sessions_from_before_the_requirement_end_at_refresh(
         data={"grant_type": "refresh_token", "refresh_token": session["refresh_token"]},
     )
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+
+
+# --- resetTotp (an admin, for someone who lost their authenticator) ---
+
+RESET_TOTP = """mutation($id: ID!, $reason: String!) {
+  resetTotp(accountId: $id, reason: $reason) { id totpEnabled } }"""
+AUDITED = """{ auditEvents(first: 100) {
+  nodes { action outcome reason operation entityId entityIds } } }"""
+
+
+async def test_an_admin_resets_a_lost_authenticator_and_the_old_sessions_end(
+    app: Any, http: httpx.AsyncClient, clock: Clock
+) -> None:
+    user = await accounts.create_account(unique("u"), PASSWORD, [Role.ANALYST])
+    session = await signed_in(http, user.username)
+    secret = await enrol(http, session["access_token"], clock)
+    admin = await accounts.create_account(unique("a"), PASSWORD, [Role.ADMIN])
+    admin_token = (await signed_in(http, admin.username))["access_token"]
+    other = token_for(app, roles=["admin_staff"])
+    why = "Identity checked in person, badge 4471"
+
+    assert await code_of(http, other, RESET_TOTP, id=str(user.id), reason=why) == "FORBIDDEN"
+    assert await code_of(http, admin_token, RESET_TOTP, id=str(user.id), reason=" ") == (
+        "BAD_USER_INPUT"
+    )
+    own = await code_of(http, admin_token, RESET_TOTP, id=str(admin.id), reason=why)
+    assert own == "CONFLICT"  # an admin's own second factor needs their own code
+    assert (await Account.get(user.id)).totp_secret == secret  # type: ignore[union-attr]
+
+    done = await ok(http, admin_token, RESET_TOTP, id=str(user.id), reason=why)
+    assert done["resetTotp"] == {"id": str(user.id), "totpEnabled": False}
+    refreshed = await http.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": session["refresh_token"]},
+    )
+    assert refreshed.status_code == 400  # whoever has the device signs in again
+    await signed_in(http, user.username)  # one factor: they enrol a new authenticator
+    again = await code_of(http, admin_token, RESET_TOTP, id=str(user.id), reason=why)
+    assert again == "CONFLICT"  # nothing left to reset
+
+    compliance = token_for(app, roles=["compliance"])
+    events = (await ok(http, compliance, AUDITED))["auditEvents"]["nodes"]
+    resets = [(e["outcome"], e["entityId"]) for e in events if e["operation"] == "resetTotp"]
+    assert resets.count(("ALLOWED", str(user.id))) == 1 and ("DENIED", None) in resets
+    assert [e["reason"] for e in events if e["outcome"] == "ALLOWED"][0] == why
