@@ -18,6 +18,7 @@ from auth.roles import Role
 from config import get_settings
 from demo import ids
 from demo.clock import ANCHOR
+from demo.privacy import PARTNER_CLIENT_ID, PARTNER_NAME
 from models.accounts import Account, ServiceClient
 from models.patients import Patient
 from models.staff import AdminStaff, Doctor, Nurse
@@ -78,6 +79,11 @@ DEMO_ACCOUNTS = (
 
 DEMO_CLIENT_ID = "dashboard"
 DEMO_CLIENT_SECRET = "demo-dashboard-secret"
+PARTNER_CLIENT_SECRET = "demo-st-elsewhere-secret"
+DEMO_CLIENTS = (
+    (DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, "Demo dashboard"),
+    (PARTNER_CLIENT_ID, PARTNER_CLIENT_SECRET, PARTNER_NAME),  # receives a shared record
+)
 
 
 async def _account(n: int, spec: DemoAccount) -> Account | None:
@@ -110,7 +116,8 @@ async def _account(n: int, spec: DemoAccount) -> Account | None:
 
 
 async def seed_accounts() -> int:
-    """Add the demo accounts and the ``dashboard`` client that are missing; returns how many."""
+    """Add the demo accounts and service clients (the ``dashboard``, the ``st-elsewhere``
+    partner hospital) that are missing; returns how many."""
     if get_settings().shms_env == "production":
         log.warning("not creating demo accounts with published passwords in production")
         return 0
@@ -124,13 +131,15 @@ async def seed_accounts() -> int:
     if accounts:
         await Account.insert_many(accounts)
     added = len(accounts)
-    if await ServiceClient.find_one({"client_id": DEMO_CLIENT_ID}) is None:
-        secret_hash = await asyncio.to_thread(hash_password, DEMO_CLIENT_SECRET, DEMO_HASHER)
+    for client_id, secret, name in DEMO_CLIENTS:
+        if await ServiceClient.find_one({"client_id": client_id}) is not None:
+            continue
+        secret_hash = await asyncio.to_thread(hash_password, secret, DEMO_HASHER)
         await ServiceClient(
-            client_id=DEMO_CLIENT_ID,
+            client_id=client_id,
             secret_hash=secret_hash,
             roles=[Role.SERVICE],
-            name="Demo dashboard",
+            name=name,
             created_at=ANCHOR,
             updated_at=ANCHOR,
         ).insert()

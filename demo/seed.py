@@ -23,6 +23,7 @@ from demo.orders import seed_orders
 from demo.outpatient import seed_outpatient
 from demo.pharmacy import seed_pharmacy
 from demo.population import Batch, Population
+from demo.privacy import seed_privacy
 from demo.radiology import seed_radiology
 from demo.theatre import seed_theatre
 from demo.vitals_notes import seed_vitals_notes
@@ -44,6 +45,7 @@ from models import (
     WorkingHours,
 )
 from models.admissions import Admission
+from models.consent import Consent
 from models.drugs import Drug
 from models.emergency import EmergencyVisit
 from models.insurance import Claim, InsurancePolicy, Payer
@@ -70,6 +72,7 @@ from models.radiology import (
     ImagingStudy,
 )
 from models.scheduling import ACTIVE_APPOINTMENT_STATUSES, grid_slots, held_resources
+from models.sharing import RecordShare
 from models.theatre import OperatingTheatre, SurgeryBooking, SurgicalRecord
 from models.vitals import VitalSigns
 from models.wards import Bed, Ward
@@ -119,6 +122,8 @@ MODULE_MODELS: dict[str, type[Document]] = {
     "supply_transfers": SupplyTransfer,
     "inventory_movements": InventoryMovement,
     "inventory_alerts": InventoryAlert,
+    "consents": Consent,
+    "record_shares": RecordShare,
 }
 """The clinical modules' collections (seeded by their own ``demo/<module>.py``, from the
 appointments), by their ``SeedSummary`` field; the numbering counters are here too, so a drop
@@ -201,6 +206,8 @@ class SeedSummary:
     supply_transfers: int = 0
     inventory_movements: int = 0
     inventory_alerts: int = 0
+    consents: int = 0
+    record_shares: int = 0
 
     @property
     def total(self) -> int:
@@ -314,6 +321,7 @@ async def seed_demo(patients: int = 200, *, progress: bool = False) -> SeedSumma
     await seed_medication()  # ward stock and doses: AFTER the orders and the pharmacy
     await seed_inventory()  # supplies: stores per department, levels, lots, past issues
     await seed_insurance()  # payers, policies, claims at every stage: AFTER every charge
+    await seed_privacy()  # consents (some withdrawn), a share with the demo partner hospital
     for name, count in (await _module_counts()).items():
         setattr(summary, name, count - before[name])
     summary.reservations += await db.collection(Reservation).count_documents({}) - held
