@@ -21,6 +21,7 @@ CONSENTS = """query($p: ID!) { consents(patientId: $p) { kind channel status ver
 async def test_the_partner_reads_exactly_what_the_demo_shared(app: Any, http: Any) -> None:
     await seed_demo(10)
     (share,) = await RecordShare.find_all().to_list()
+    assert share.patient_id == ids.patient_id(3)  # as the README says
     signed_in = await http.post(
         "/oauth/token",
         data={
