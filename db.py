@@ -365,8 +365,8 @@ def _seal_update(spec: sealing.Sealing, filter: Any, update: Any) -> Any:
                 if isinstance(body, dict) and _touched(body) & spec.written:
                     raise ValueError("an update pipeline cannot write sealed fields")
         return update
-    out = dict(update)
-    for operator, body in update.items():
+    out = {op: _seal_elements(spec, op, body) for op, body in update.items()}
+    for operator, body in out.items():
         touched = _touched(body) & spec.written
         if not touched:
             continue
@@ -382,6 +382,33 @@ def _seal_update(spec: sealing.Sealing, filter: Any, update: Any) -> Any:
         out[operator] = {k: v for k, v in written.items() if k not in nulls}
         if nulls:
             out["$unset"] = {**out.get("$unset", {}), **{k: "" for k in nulls}}
+    return out
+
+
+def _seal_elements(spec: sealing.Sealing, operator: str, body: Any) -> Any:
+    """``body`` with the elements it writes to sealed arrays sealed: a whole array (``$set``),
+    one element (``$set`` of ``charges.$``, ``$push``, ``$addToSet``, with or without
+    ``$each``); writing a sealed field of an element by path is refused."""
+    if not spec.items or not isinstance(body, dict):
+        return body
+    out = dict(body)
+    for key, value in body.items():
+        parts = str(key).split(".")
+        if parts[0] not in spec.items:
+            continue
+        array = parts[0]
+        if len(parts) > 2 and parts[-1] in spec.items[array][1]:
+            raise ValueError(f"{spec.collection}.{key} is sealed: write the element whole")
+        if operator in ("$push", "$addToSet") and len(parts) == 1:
+            if isinstance(value, dict) and "$each" in value:
+                each = [sealing.seal_element(spec, array, e) for e in value["$each"]]
+                out[key] = {**value, "$each": each}
+            else:
+                out[key] = sealing.seal_element(spec, array, value)
+        elif operator in ("$set", "$setOnInsert") and len(parts) == 1 and isinstance(value, list):
+            out[key] = [sealing.seal_element(spec, array, e) for e in value]
+        elif operator in ("$set", "$setOnInsert") and len(parts) == 2:
+            out[key] = sealing.seal_element(spec, array, value)
     return out
 
 

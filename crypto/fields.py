@@ -51,6 +51,9 @@ class Sealing:
     fields: frozenset[str]
     derived: Mapping[str, tuple[str, Text]] = field(default_factory=dict)
     """blind index field -> (the sealed field it hashes, the clear text it hashes)"""
+    items: Mapping[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+    """array field -> (the key naming each element, the element fields sealed): for arrays
+    that grow by ``$push`` (a bill's charges), sealed element by element"""
 
     @property
     def written(self) -> frozenset[str]:
@@ -63,10 +66,17 @@ BY_COLLECTION: dict[str, Sealing] = {}
 
 
 def sealed(
-    model: type, collection: str, fields: tuple[str, ...], derived: Mapping[str, tuple[str, Text]]
+    model: type,
+    collection: str,
+    fields: tuple[str, ...],
+    derived: Mapping[str, tuple[str, Text]],
+    items: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
 ) -> Sealing:
-    """Declare ``model``'s sealed fields (stored names) and blind indexes."""
-    sealing = Sealing(collection, frozenset(fields), dict(derived))
+    """Declare ``model``'s sealed fields (stored names), blind indexes and sealed fields of
+    array elements (``{"charges": ("id", ("description",))}``: each element's ``description``,
+    bound to the element's ``id``)."""
+    elements = {a: (key, frozenset(names)) for a, (key, names) in (items or {}).items()}
+    sealing = Sealing(collection, frozenset(fields), dict(derived), elements)
     SEALED[model] = BY_COLLECTION[collection] = sealing
     return sealing
 
@@ -116,19 +126,96 @@ def blind(collection: str, purpose: str, text: str) -> str:
     return digest(KEYRING.derived(collection, purpose), text)
 
 
+def _sealed_here(collection: str, name: str, doc_id: Any, value: Any) -> bool:
+    """Whether ``value`` is this field's own ciphertext (written back as read): text a client
+    typed may start with the prefix too, and is sealed like any other, never stored clear
+    where every read of the document would then fail to open it."""
+    if not is_sealed(value):
+        return False
+    try:
+        _opened(collection, name, doc_id, value)
+    except Unreadable:
+        return False
+    return True
+
+
 def seal_fields(sealing: Sealing, doc_id: Any, values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` (top-level stored fields) with sealed fields encrypted and their blind
     indexes set (``None`` when the index does not apply: the caller unsets it)."""
     out = dict(values)
     for target, (source, text) in sealing.derived.items():
-        if source in values and not is_sealed(values[source]):
+        if source in values and not _sealed_here(
+            sealing.collection, source, doc_id, values[source]
+        ):
             clear = text(values[source]) if values[source] is not None else None
             out[target] = None if clear is None else blind(sealing.collection, target, clear)
     for name in sealing.fields:
         value = values.get(name)
-        if value is not None and not is_sealed(value):
+        if value is not None and not _sealed_here(sealing.collection, name, doc_id, value):
             out[name] = seal_value(sealing.collection, name, doc_id, value)
     return out
+
+
+def _element_id(sealing: Sealing, array: str, element: Mapping[str, Any]) -> Any:
+    key = sealing.items[array][0]
+    if element.get(key) is None:
+        raise ValueError(f"{sealing.collection}.{array}: a sealed element needs its {key!r}")
+    return element[key]
+
+
+def seal_element(sealing: Sealing, array: str, element: Any) -> Any:
+    """One element of a sealed array, its sealed fields encrypted (bound to its id)."""
+    if not isinstance(element, Mapping):
+        return element
+    out = dict(element)
+    for name in sealing.items[array][1]:
+        value, label = out.get(name), f"{array}[].{name}"
+        if value is None:
+            continue
+        element_id = _element_id(sealing, array, out)
+        if not _sealed_here(sealing.collection, label, element_id, value):
+            out[name] = seal_value(sealing.collection, label, element_id, value)
+    return out
+
+
+def seal_elements(sealing: Sealing, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with the elements of its sealed arrays sealed."""
+    out = dict(values)
+    for array in sealing.items:
+        if isinstance(out.get(array), list):
+            out[array] = [seal_element(sealing, array, e) for e in out[array]]
+    return out
+
+
+def open_elements(sealing: Sealing, doc: dict[str, Any]) -> None:
+    for array, (key, names) in sealing.items.items():
+        elements = doc.get(array)
+        if not isinstance(elements, list):
+            continue
+        opened_elements = []
+        for element in elements:
+            if isinstance(element, Mapping) and any(is_sealed(element.get(n)) for n in names):
+                element = dict(element)
+                for name in names:
+                    if is_sealed(element.get(name)):
+                        label = f"{array}[].{name}"
+                        element[name] = open_value(
+                            sealing.collection, label, element[key], element[name]
+                        )
+            opened_elements.append(element)
+        doc[array] = opened_elements
+
+
+def _has_sealed(sealing: Sealing, data: Mapping[str, Any]) -> bool:
+    if any(is_sealed(data.get(name)) for name in sealing.fields):
+        return True
+    for array, (_, names) in sealing.items.items():
+        elements = data.get(array)
+        if isinstance(elements, list) and any(
+            isinstance(e, Mapping) and any(is_sealed(e.get(n)) for n in names) for e in elements
+        ):
+            return True
+    return False
 
 
 def seal_document(sealing: Sealing, document: Mapping[str, Any]) -> dict[str, Any]:
@@ -136,7 +223,7 @@ def seal_document(sealing: Sealing, document: Mapping[str, Any]) -> dict[str, An
     it). A blind index whose source is absent or null is left out."""
     doc = dict(document)
     doc.setdefault("_id", ObjectId())
-    sealed_doc = seal_fields(sealing, doc["_id"], doc)
+    sealed_doc = seal_elements(sealing, seal_fields(sealing, doc["_id"], doc))
     return {k: v for k, v in sealed_doc.items() if not (v is None and k in sealing.written)}
 
 
@@ -148,6 +235,7 @@ def open_document(sealing: Sealing, raw: Mapping[str, Any]) -> dict[str, Any]:
         value = raw.get(name)
         if isinstance(value, str) and value.startswith(PREFIX):
             out[name] = open_value(sealing.collection, name, doc_id, value)
+    open_elements(sealing, out)
     return out
 
 
@@ -156,6 +244,6 @@ def opened(model: type, data: Any) -> Any:
     sealing = SEALED.get(model)
     if sealing is None or not isinstance(data, Mapping):
         return data
-    if not any(is_sealed(data.get(name)) for name in sealing.fields):
+    if not _has_sealed(sealing, data):
         return data
     return open_document(sealing, data)

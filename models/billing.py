@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from auth.policy import A, Action, R, S, declare, grant, group, row
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Currency, Entity, Name, Ref, ShortText, UtcDatetime
 
 
@@ -170,4 +171,11 @@ BILLING_ACCOUNT = declare(
     patient="patient_id",
     refs=("patient_id",),
     cached=True,
+)
+
+# A charge's description names what was given (a drug, a procedure): sealed element by element,
+# bound to the charge's id, as charges are appended (``$push``). Amounts, sources and dates stay
+# clear for balances, claims and revenue analytics.
+BILLING_SEALED = sealed(
+    BillingAccount, "billing_accounts", (), {}, items={"charges": ("id", ("description",))}
 )

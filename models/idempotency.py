@@ -6,7 +6,9 @@ from enum import StrEnum
 
 import pymongo
 from beanie import Document
+from pydantic import Field
 
+from crypto.fields import sealed
 from models.base import UtcDatetime
 
 
@@ -39,6 +41,9 @@ class IdempotencyKey(Document):
     result_id: str | None = None  # the entity the first call returned
     result_model: str | None = None  # its document class, ``module.QualName``
     result_json: str | None = None  # the document exactly as first returned (model_dump_json)
+    # Every id the snapshot quotes (24-hex strings), in clear: erasure finds the snapshots that
+    # quote a patient here, as ``result_json`` itself is sealed.
+    quotes: list[str] = Field(default_factory=list)
     claimed_at: UtcDatetime
     expires_at: UtcDatetime
 
@@ -48,3 +53,7 @@ class IdempotencyKey(Document):
             pymongo.IndexModel([("subject", 1), ("key", 1)], unique=True),
             pymongo.IndexModel("expires_at", expireAfterSeconds=0),
         ]
+
+
+# The first answer is patient data (a booking, a procedure, a clinical question): sealed.
+IDEMPOTENCY_SEALED = sealed(IdempotencyKey, "idempotency_keys", ("result_json",), {})

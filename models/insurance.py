@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from auth.policy import A, R, S, declare, grant, group, row
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Currency, Entity, LongText, Name, Ref, ShortText, UtcDatetime
 from models.billing import ChargeSource
 
@@ -326,3 +327,7 @@ CLAIM = declare(
     refs=("patient_id", "payer_id", "policy_id", "account_id"),
     cached=True,
 )
+
+# A claim line quotes its charge's description: sealed like the charge's (``models.billing``),
+# each line bound to its charge id.
+CLAIM_SEALED = sealed(Claim, "claims", (), {}, items={"lines": ("charge_id", ("description",))})

@@ -250,9 +250,9 @@ async def _forget_idempotent_answers(patient_id: ObjectId) -> int:
     """Stored first answers of mutations that quote the patient: dropped; a retry of such a
     mutation is refused (``failed``) until the key expires rather than run again."""
     result = await db.collection(IdempotencyKey).update_many(
-        {"result_json": {"$regex": re.escape(str(patient_id))}},
+        {"quotes": str(patient_id)},
         {
-            "$set": {"status": IdempotencyStatus.FAILED.value},
+            "$set": {"status": IdempotencyStatus.FAILED.value, "quotes": []},
             "$unset": {"result_json": "", "result_model": "", "result_id": ""},
         },
     )

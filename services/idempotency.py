@@ -40,6 +40,7 @@ import dataclasses
 import enum
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -52,9 +53,10 @@ from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 import db
+from crypto.fields import open_document
 from errors import BadUserInput, Conflict, ShmsError
 from models.base import utcnow
-from models.idempotency import IdempotencyKey, IdempotencyStatus
+from models.idempotency import IDEMPOTENCY_SEALED, IdempotencyKey, IdempotencyStatus
 
 D = TypeVar("D", bound=Document)
 
@@ -106,6 +108,10 @@ def check_key(key: str) -> None:
         raise BadUserInput(f"idempotencyKey: {reason}", {"idempotencyKey": reason})
 
 
+QUOTED = re.compile(r"\b[0-9a-f]{24}\b")
+"""An id as JSON spells it (ObjectId hex)."""
+
+
 def _collection() -> Any:
     return db.collection(IdempotencyKey)
 
@@ -123,7 +129,7 @@ async def _claim(subject: str, key: str, operation: str, digest: str) -> _Held:
     """Insert the ``in_progress`` row; raises DuplicateKeyError if (subject, key) exists."""
     now = utcnow()
     claim = secrets.token_hex(16)
-    row = {
+    row: dict[str, Any] = {
         "subject": subject,
         "key": key,
         "operation": operation,
@@ -133,6 +139,7 @@ async def _claim(subject: str, key: str, operation: str, digest: str) -> _Held:
         "result_id": None,
         "result_model": None,
         "result_json": None,
+        "quotes": [],
         "claimed_at": now,
         "expires_at": now + LEASE,
     }
@@ -155,6 +162,7 @@ async def _take_over(row: Mapping[str, Any], operation: str, digest: str) -> _He
                 "result_id": None,
                 "result_model": None,
                 "result_json": None,
+                "quotes": [],
                 "claimed_at": now,
                 "expires_at": now + LEASE,
             }
@@ -194,7 +202,8 @@ async def _run_claimed(held: _Held, run: Callable[[], Awaitable[D]]) -> D:
             "status": IdempotencyStatus.DONE.value,
             "result_id": str(result.id),
             "result_model": _model_name(type(result)),
-            "result_json": result.model_dump_json(),
+            "result_json": (snapshot := result.model_dump_json()),
+            "quotes": sorted(set(QUOTED.findall(snapshot))),
             "expires_at": held.claimed_at + KEY_LIFETIME,
         }
     except ShmsError as exc:
@@ -222,7 +231,7 @@ def replay_note(key: str) -> str:
 
 def _first_answer(row: Mapping[str, Any], model: type[D]) -> D:
     """The document the first call returned, rebuilt from the row's snapshot."""
-    text, name = row.get("result_json"), row.get("result_model")
+    text, name = open_document(IDEMPOTENCY_SEALED, row).get("result_json"), row.get("result_model")
     if isinstance(text, str) and name == _model_name(model):
         try:
             return model.model_validate_json(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crypto.fields import is_sealed
 from models import Appointment, AuditEvent, BillingAccount
 from models.idempotency import IdempotencyKey
 from tests import factories
@@ -144,8 +145,11 @@ async def test_an_answer_that_cannot_be_shown_is_a_conflict(gql: Any) -> None:
     account = await owing(gql, 5000)
     await gql.data(PAY, accountId=str(account.id), input=payment(1500), key="pay-x")
     # A row whose snapshot is missing (written before snapshots) or no longer parses.
+    keys = IdempotencyKey.get_motor_collection()
+    row = await keys.find_one({"key": "pay-x"})
+    assert row is not None and is_sealed(row["result_json"])  # the first answer, sealed
     for broken in ({"result_json": None}, {"result_json": "{}"}):
-        await IdempotencyKey.get_motor_collection().update_one({"key": "pay-x"}, {"$set": broken})
+        await keys.update_one({"_id": row["_id"]}, {"$set": broken})
         error = await gql.error(PAY, accountId=str(account.id), input=payment(1500), key="pay-x")
         assert code(error) == "CONFLICT" and "can no longer be shown" in error["message"]
     stored = await BillingAccount.get(account.id)
