@@ -494,7 +494,7 @@ async def init_database(
     await keyring.open_keys(
         key_store(database),
         key_provider(settings),
-        [spec.collection for _, spec in sealed],
+        [*(spec.collection for _, spec in sealed), *keyring.CACHED_ONLY],
         embedded_seed=configured_keys(settings or config.get_settings())[0] if embedded else None,
     )
     for model, spec in sealed:

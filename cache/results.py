@@ -40,6 +40,8 @@ from auth.policy import REGISTRY
 from cache import keys, runtime
 from cache.documents import Breaker
 from config import Settings
+from crypto.fields import open_value, seal_value
+from crypto.keyring import CACHED_ONLY
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +181,8 @@ class ResultCache:
             return await compute(), False
         if raw is not None:
             try:
-                value: Result = json.loads(raw)
-            except ValueError:
+                value: Result = json.loads(open_value(SEALED_AS, "entry", digest, _text(raw)))
+            except (ValueError, LookupError):  # Unreadable is a ValueError
                 _count("error")
             else:
                 _count("hit")
@@ -217,8 +219,18 @@ class ResultCache:
         if len(text) > MAX_VALUE_BYTES:
             _count("uncacheable")
             return
+        try:
+            sealed = seal_value(SEALED_AS, "entry", digest, text)
+        except LookupError:  # no data key loaded (no database opened): nothing is cached
+            _count("uncacheable")
+            return
         with contextlib.suppress(_Unavailable):  # counted and logged; the answer still goes out
-            await self._call(self.redis.set(self._entry_key(digest), text, ex=self.ttl))
+            await self._call(self.redis.set(self._entry_key(digest), sealed, ex=self.ttl))
+
+
+SEALED_AS = CACHED_ONLY[0]
+"""Entries are encrypted (AES-GCM, bound to their key's digest) under this data key: a saved
+query's answer may hold whatever its GraphQL selects, names included."""
 
 
 def _text(value: Any) -> str:

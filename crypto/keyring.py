@@ -26,6 +26,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from crypto.keys import KEY_BYTES, KeyProvider
 
 COLLECTION = "data_keys"
+CACHED_ONLY = ("result_cache",)
+"""Data keys of values that live only in Redis (computed results, ``cache.results``): opened
+and rotated like the collections', so Redis holds no clear answer either."""
 
 
 @dataclass

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from cache.results import ANY, RESULT_STATS, ResultCache
 from config import Settings
+from crypto.fields import is_sealed
 from tests.cache.helpers import Clock
 
 
@@ -57,7 +58,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def results(redis_client: Redis, settings: Settings, clock: Clock) -> ResultCache:
+def results(redis_client: Redis, settings: Settings, clock: Clock, database: Any) -> ResultCache:
+    """Over an opened database: entries are sealed under its ``result_cache`` data key."""
     return ResultCache(redis_client, settings, namespace=settings.shms_cache_prefix, clock=clock)
 
 
@@ -107,6 +109,26 @@ async def test_untracked_inputs_are_never_cached(results: ResultCache) -> None:
     await results.remember("audit", {}, "admin", ["patients", "audit_events"], compute)
     _, hit = await results.remember("audit", {}, "admin", ["patients", "audit_events"], compute)
     assert hit is False and compute.calls == 2
+
+
+async def test_entries_are_sealed_and_bound_to_their_key(
+    results: ResultCache, redis_client: Redis
+) -> None:
+    async def answer() -> dict[str, Any]:
+        return {"patient": "Ingrid Valtonen", "diagnosis": "Migraine"}
+
+    await results.remember("saved", {"q": 1}, "viewer-1", ["patients"], answer)
+    await results.remember("saved", {"q": 2}, "viewer-1", ["patients"], answer)
+    keys = [k async for k in redis_client.scan_iter(match=f"{results.namespace}:result:*")]
+    values: list[bytes] = [await redis_client.get(k) for k in keys]  # type: ignore[misc]
+    assert len(values) == 2 and all(is_sealed(v.decode()) for v in values)
+    assert not any(b"Valtonen" in v or b"Migraine" in v for v in values)
+    await redis_client.set(keys[0], values[1])  # each entry's ciphertext under the other's key
+    await redis_client.set(keys[1], values[0])
+    compute = Counter()
+    for q in (1, 2):
+        await results.remember("saved", {"q": q}, "viewer-1", ["patients"], compute)
+    assert compute.calls == 2  # neither moved entry opened: both computed again
 
 
 async def test_entries_expire_at_the_configured_ttl(

@@ -17,6 +17,7 @@ import db
 from auth.policy import REGISTRY, Classification
 from crypto import keyring
 from crypto.fields import BY_COLLECTION, Unreadable, is_sealed, open_document
+from crypto.keyring import CACHED_ONLY
 from crypto.keys import LocalMasterKeys, configured_keys, decode_key, new_key
 from demo import seed_demo
 from models.clinical import TreatmentPlan
@@ -24,6 +25,8 @@ from models.patients import SEALED, UNSEALED_PHI, Patient
 from services.patients import search_filter
 from tests.conftest import TEST_MONGODB_URL, TEST_REDIS_URL, GraphQLClient
 
+KEYS = len(BY_COLLECTION) + len(CACHED_ONLY)
+"""Data keys: one per sealed collection, and the result cache's."""
 READ = """
 query($id: ID!) {
   patient(id: $id) { firstName lastName nationalId contact { email phone address { line1 city } } }
@@ -163,10 +166,10 @@ async def test_rotation_rewraps_data_keys_and_everything_stays_readable(database
     old = LocalMasterKeys(old_keys)
     fresh = new_key()
     both = LocalMasterKeys([decode_key(fresh), *old_keys])
-    assert await keyring.rotate(store, both) == len(BY_COLLECTION)  # one per sealed collection
+    assert await keyring.rotate(store, both) == KEYS  # one per sealed collection, and the cache's
     wrapped = {k.collection: set(k.wrapped_by) for k in await keyring.status(store)}
     assert all(w == {both.primary, old.primary} for w in wrapped.values())  # readers of either
-    assert await keyring.rotate(store, both, retire=True) == len(BY_COLLECTION)
+    assert await keyring.rotate(store, both, retire=True) == KEYS
     only_new = LocalMasterKeys([decode_key(fresh)])
     keyring.KEYRING.clear()  # a process started with the new key alone
     await keyring.open_keys(store, only_new, ["patients", "treatment_plans"])
@@ -199,10 +202,10 @@ def test_shms_keys_rotate_and_status(cli_env: Any, capsys: pytest.CaptureFixture
     assert "patients" in before and "treatment_plans" in before
     assert cli.main(["keys", "rotate", "--new-key"]) == 0
     out = capsys.readouterr().out
-    assert "Added master key" in out and f"{len(BY_COLLECTION)} data key(s) changed" in out
+    assert "Added master key" in out and f"{KEYS} data key(s) changed" in out
     assert "not yet wrapped" not in out
     assert cli.main(["keys", "rotate", "--retire"]) == 0
     out = capsys.readouterr().out
-    assert f"{len(BY_COLLECTION)} data key(s) changed" in out
+    assert f"{KEYS} data key(s) changed" in out
     lines = [line.split() for line in out.splitlines() if "patients" in line]
     assert len(lines[0][-1].split(",")) == 1  # wrapped by the new primary alone
