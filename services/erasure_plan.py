@@ -158,13 +158,18 @@ class Target:
 
 
 def _selector(d: Declaration) -> str | None:
+    """The field naming whose data a document is. A ``patient_id`` field wins over the
+    declaration's ``patient=``, which says who may see the row and can be narrower (a clinical
+    note's ``chart_patient_id`` is set once it is signed: drafts are about the patient too)."""
+    fields = getattr(d.model, "model_fields", {})
+    if "patient_id" in fields:
+        return "patient_id"
     if d.patient is not None and d.patient != "id":
         return d.patient
     for path, attribute in d.own:
         if attribute == "patient_id":
             return path
-    fields = getattr(d.model, "model_fields", {})
-    return "patient_id" if "patient_id" in fields else None
+    return None
 
 
 def _stored_fields(d: Declaration, classes: frozenset[Classification]) -> Iterator[str]:

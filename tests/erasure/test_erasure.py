@@ -10,8 +10,9 @@ import pytest
 from models import Patient
 from models.base import utcnow
 from models.erasure import ErasureRequest
+from models.notes import ClinicalNote
 from models.scheduling import AppointmentStatus
-from services import erasure
+from services import erasure, notes
 from services.erasure_plan import ERASED_TEXT
 from tests import factories
 from tests.conftest import GraphQLClient, token_for
@@ -96,3 +97,25 @@ async def test_the_reason_and_the_audit_event_hold_no_identity(app: Any, http: A
     done = await _admin(app, http).data(ERASE, id=str(r.patient.id), reason=reason)
     kept = done["erasePatient"]["reason"]
     assert NAME[1] not in kept and NATIONAL_ID not in kept and "asked by letter" in kept
+
+
+async def test_an_authors_draft_about_the_patient_is_erased_too(app: Any, http: Any) -> None:
+    """Drafts are not on the chart yet (``chart_patient_id`` is set at signing), but they are
+    about the patient: erasure finds documents by their ``patient_id``."""
+    r = await record()
+    assert r.patient.id is not None and r.doctor.id is not None
+    draft = await notes.create_note(
+        {
+            "patient_id": r.patient.id,
+            "visit_id": r.visit.id,
+            "note_type": "progress",
+            "title": f"{NAME[1]} review",
+            "text": f"{NAME[0]} {NAME[1]} reports chest pain at night.",
+            "author_id": r.doctor.id,
+            "author_role": "doctor",
+        }
+    )
+    assert draft.chart_patient_id is None
+    await _admin(app, http).data(ERASE, id=str(r.patient.id), reason="Art. 17 request")
+    after = await ClinicalNote.get(draft.id)
+    assert after is not None and after.text == ERASED_TEXT and after.title is None
