@@ -299,7 +299,7 @@ async def _completed(
     charges = [
         Charge(
             id=_id(f"{case.key}:charge:time"),
-            description=f"Theatre time {room.code}: {case.procedure}",
+            description=f"Theatre time {room.code}",  # as services.theatre words it
             amount=time_fee,
             source=theatre.CHARGE_SOURCE,
             source_id=booking.id,
@@ -308,7 +308,7 @@ async def _completed(
         ),
         Charge(
             id=_id(f"{case.key}:charge:procedure"),
-            description=f"Surgical procedure: {case.procedure} ({', '.join(case.codes)})",
+            description=f"Surgical procedure ({', '.join(case.codes)})",
             amount=procedure_fee,
             source=theatre.CHARGE_SOURCE,
             source_id=record.id,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from auth.policy import STAFF_ROLES, A, Action, C, D, R, S, declare, each, grant, group, row
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Currency, Entity, LongText, Ref, ShortText, UtcDatetime
 from models.patients import Sex
 
@@ -188,6 +189,11 @@ class LabOrder(Entity):
         ]
 
 
+# The ordering doctor's notes say why the tests are wanted (a suspected diagnosis): encrypted at
+# rest; nothing queries them.
+LAB_ORDER_SEALED = sealed(LabOrder, "lab_orders", ("clinical_notes",), {})
+
+
 class SampleStatus(StrEnum):
     COLLECTED = "collected"
     RECEIVED = "received"
@@ -281,6 +287,11 @@ class LabResult(Entity):
                 name="one_result_per_version",
             ),
         ]
+
+
+# A result's comment and a correction's reason are free clinical text about the patient:
+# encrypted at rest; queries select results by order, analyte, version and flag only.
+LAB_RESULT_SEALED = sealed(LabResult, "lab_results", ("comment", "correction_reason"), {})
 
 
 # -- policy ---------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from auth.policy import (
     row,
 )
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, Ref, ShortText, UtcDatetime, utcnow
 from models.scheduling import ReservationHolder, ReservedResource, register_holder
 
@@ -181,6 +182,10 @@ class ImagingOrder(Entity):
         ]
 
 
+# The clinical question states the suspected diagnosis: encrypted at rest (never queried).
+IMAGING_ORDER_SEALED = sealed(ImagingOrder, "imaging_orders", ("clinical_question",), {})
+
+
 class ImagingStudy(Entity):
     order_id: Ref
     patient_id: Ref
@@ -252,6 +257,12 @@ class ImagingReportDraft(Entity):
         ]
 
 
+# The draft's text is the report to be: encrypted at rest like the signed report.
+IMAGING_REPORT_DRAFT_SEALED = sealed(
+    ImagingReportDraft, "imaging_report_drafts", ("findings", "impression"), {}
+)
+
+
 class ImagingReportKind(StrEnum):
     FINAL = "final"
     ADDENDUM = "addendum"
@@ -289,6 +300,13 @@ class ImagingReport(Entity):
             pymongo.IndexModel([("study_id", 1), ("_id", 1)]),
             pymongo.IndexModel([("patient_id", 1), ("_id", 1)]),
         ]
+
+
+# The report's text (findings, impression, an addendum's text) is encrypted at rest; its
+# content hash is computed over the clear text, so verifying it opens the report first.
+IMAGING_REPORT_SEALED = sealed(
+    ImagingReport, "imaging_reports", ("findings", "impression", "text"), {}
+)
 
 
 STUDY_HOLDER = register_holder(

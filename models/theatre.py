@@ -45,6 +45,7 @@ from auth.policy import (
     row,
 )
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, LongText, Name, Ref, ShortText, UtcDatetime, utcnow
 from models.scheduling import ReservationHolder, ReservedResource, register_holder
 
@@ -152,6 +153,11 @@ class SurgeryBooking(Entity):
         ]
 
 
+# The planned procedure (its description names the operation, sealed whole with its codes)
+# and the booking's notes are encrypted at rest; nothing queries either.
+SURGERY_BOOKING_SEALED = sealed(SurgeryBooking, "surgery_bookings", ("procedure", "notes"), {})
+
+
 class ChecklistItem(StrEnum):
     IDENTITY_CONFIRMED = "identity_confirmed"
     SITE_MARKED = "site_marked"
@@ -219,6 +225,10 @@ class SurgicalRecord(Entity):
             pymongo.IndexModel([("patient_id", 1), ("_id", 1)]),
             pymongo.IndexModel([("theatre_id", 1), ("_id", 1)]),
         ]
+
+
+# Complications and the operation notes are free clinical text: encrypted at rest.
+SURGICAL_RECORD_SEALED = sealed(SurgicalRecord, "surgical_records", ("complications", "notes"), {})
 
 
 SURGERY_HOLDER = register_holder(

@@ -764,10 +764,11 @@ async def _settle(booking: SurgeryBooking) -> SurgeryBooking:
     assert record is not None and record.id is not None and booking.id is not None
     theatre = await get_theatre(booking.theatre_id)
     time_amount, fee = theatre_charge(theatre, record), procedure_fee(record)
-    description = booking.procedure.description
-    await _charge(booking, booking.id, f"Theatre time {theatre.code}: {description}", time_amount)
+    # The bill's lines name the theatre and the procedure codes, never the operation's
+    # description: billing reads no clinical text, and the booking keeps it sealed.
+    await _charge(booking, booking.id, f"Theatre time {theatre.code}", time_amount)
     codes = f" ({', '.join(record.procedure_codes)})" if record.procedure_codes else ""
-    await _charge(booking, record.id, f"Surgical procedure: {description}{codes}", fee)
+    await _charge(booking, record.id, f"Surgical procedure{codes}", fee)
     charged = await _booking_cas(
         booking,
         {"charged_at": None},

@@ -7,6 +7,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
+from crypto.fields import SEALED, open_document
 from demo.laboratory import ORDERS_PER_DEPARTMENT, seed_laboratory
 from models.billing import BillingAccount, ChargeSource
 from models.laboratory import LabOrder, LabOrderStatus, LabResult, LabSample, LabTest, ResultFlag
@@ -44,10 +45,13 @@ async def _clinic(code: str, visits: int) -> list[OutpatientVisit]:
 
 
 async def _stored() -> dict[str, list[dict[str, Any]]]:
+    """Every stored document, sealed fields opened (their ciphertexts differ per write)."""
     out = {}
     for model in (LabTest, LabOrder, LabSample, LabResult):
+        rows = await model.get_motor_collection().find({}).sort("_id", 1).to_list(None)
+        sealing = SEALED.get(model)
         out[model.get_collection_name()] = (
-            await model.get_motor_collection().find({}).sort("_id", 1).to_list(None)
+            rows if sealing is None else [open_document(sealing, r) for r in rows]
         )
     return out
 
