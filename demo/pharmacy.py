@@ -25,9 +25,10 @@ from beanie import PydanticObjectId
 from beanie.odm.utils.encoder import Encoder
 
 import db
+from crypto.fields import open_document
 from demo.clock import ANCHOR
 from models.billing import BillingAccount, Charge, ChargeSource
-from models.clinical import Prescription, PrescriptionStatus
+from models.clinical import PRESCRIPTION_SEALED, Prescription, PrescriptionStatus
 from models.drugs import ControlledSchedule, Drug, DrugForm, Strength
 from models.patients import fold
 from models.pharmacy import (
@@ -173,6 +174,7 @@ async def seed_pharmacy() -> int:
         {}, projection={"department_id": 1}).to_list(None)}  # fmt: skip
     planned: dict[PydanticObjectId, list[tuple[dict[str, Any], int, datetime]]] = defaultdict(list)
     for rx in raw:
+        rx = open_document(PRESCRIPTION_SEALED, rx)  # its drug is sealed (models.clinical)
         drug = _match(drugs, rx)
         dispensed_at = _at(rx["status_history"], PrescriptionStatus.DISPENSED)
         if drug is None or drug.id is None or dispensed_at is None:

@@ -164,6 +164,10 @@ class Prescription(Entity):
         ]
 
 
+# Drug and instructions are clinical text no query reads (dispensing matches in Python): sealed.
+PRESCRIPTION_SEALED = sealed(Prescription, "prescriptions", ("drug", "instructions"), {})
+
+
 # Clinical records are for the patient's clinicians and the patient alone. A doctor writes them
 # in their own name; an admin may enter one for a named clinician (recorded as such).
 _CLINICAL_AUTHOR = {R.DOCTOR: grant(C), R.ADMIN: grant(A)}

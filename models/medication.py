@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from auth.policy import A, C, R, S, declare, grant, group, row
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, Ref, ShortText, UtcDatetime, utcnow
 from models.orders import MedicationRoute
 
@@ -105,6 +106,12 @@ class MedicationAdministration(Entity):
             pymongo.IndexModel([("status", 1), ("claimed_at", 1)]),
             pymongo.IndexModel([("due_at", 1), ("_id", 1)]),
         ]
+
+
+# Encrypted at rest: the note is clinical text, the drug name copies the order's (sealed) words.
+MEDICATION_ADMINISTRATION_SEALED = sealed(
+    MedicationAdministration, "medication_administrations", ("drug_name", "note"), {}
+)
 
 
 # -- the policy --------------------------------------------------------------------------------

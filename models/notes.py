@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from auth.policy import CLINICAL_ROW, C, D, R, S, declare, grant, row
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, Ref, ShortText, UtcDatetime
 from models.clinical import PerformerRole
 
@@ -83,6 +84,12 @@ class ClinicalNote(Entity):
             pymongo.IndexModel([("admission_id", 1), ("_id", 1)], sparse=True),
             pymongo.IndexModel([("status", 1), ("note_type", 1)]),
         ]
+
+
+# The words are clinical text, encrypted at rest; an addendum's own per element ($push appends).
+CLINICAL_NOTE_SEALED = sealed(
+    ClinicalNote, "clinical_notes", ("title", "text"), {}, items={"addenda": ("id", ("text",))}
+)
 
 
 # Readers: the patient's care team (the author always) and, once signed, the patient; billing,

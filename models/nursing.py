@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from auth.policy import A, Action, C, R, S, declare, grant, group, row
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, Ref, ShortText, UtcDatetime, utcnow
 from models.orders import Schedule
 
@@ -67,6 +68,12 @@ class NursingCarePlan(Entity):
             pymongo.IndexModel([("patient_id", 1), ("_id", 1)]),
             pymongo.IndexModel([("status", 1), ("tasks_until", 1)]),
         ]
+
+
+# The nursing problem, goal and interventions are clinical text: encrypted at rest.
+NURSING_CARE_PLAN_SEALED = sealed(
+    NursingCarePlan, "nursing_care_plans", ("problem", "goal", "interventions"), {}
+)
 
 
 class TaskSource(StrEnum):
@@ -116,6 +123,10 @@ class NursingTask(Entity):
             pymongo.IndexModel([("order_id", 1)]),
             pymongo.IndexModel([("care_plan_id", 1)]),
         ]
+
+
+# Encrypted at rest: the note is clinical text, the description copies the order's (sealed) words.
+NURSING_TASK_SEALED = sealed(NursingTask, "nursing_tasks", ("description", "note"), {})
 
 
 # -- the policy --------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from auth.policy import A, Action, C, R, S, declare, grant, group, row
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, Ref, ShortText, UtcDatetime, utcnow
 from models.radiology import ImagingLaterality, ImagingModality
 
@@ -159,6 +160,12 @@ class DoctorOrder(Entity):
             pymongo.IndexModel([("status", 1), ("tasks_until", 1)]),
             pymongo.IndexModel([("ordered_by_id", 1), ("_id", 1)]),
         ]
+
+
+# What is ordered is clinical text (no query reads medication.* or imaging.*): encrypted at rest.
+DOCTOR_ORDER_SEALED = sealed(
+    DoctorOrder, "doctor_orders", ("medication", "imaging", "instruction"), {}
+)
 
 
 # -- the policy --------------------------------------------------------------------------------

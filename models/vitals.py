@@ -18,6 +18,7 @@ from pydantic import Field
 
 from auth.policy import CLINICAL_ROW, C, D, R, S, declare, grant, row
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, Ref, ShortText, UtcDatetime
 from models.clinical import PerformerRole
 
@@ -118,6 +119,10 @@ class VitalSigns(Entity):
             pymongo.IndexModel([("recorded_by_id", 1), ("recorded_at", 1), ("_id", 1)]),
             pymongo.IndexModel([("recorded_at", 1), ("_id", 1)]),
         ]
+
+
+# The comment is clinical free text: encrypted at rest (the measurements stay clear for trends).
+VITAL_SIGNS_SEALED = sealed(VitalSigns, "vital_signs", ("comment",), {})
 
 
 @dataclass(frozen=True)

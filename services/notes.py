@@ -3,6 +3,10 @@
 Every state change is one conditional update on the note (status, version and author in the
 filter), so two racing writers cannot both win and nothing is ever half written; a signed
 note's stored fields are never updated again except to append signed addenda.
+
+The title, text and each addendum's text are sealed (``models.notes``); an addendum's text is
+sealed inside its element, bound to the addendum's id, so addenda are still appended by
+``$push`` and concurrent ones are all kept.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
 
 import db
+from crypto.fields import PREFIX, is_sealed
 from errors import BadUserInput, Conflict, NotFound
 from models.base import utcnow
 from models.clinical import PerformerRole
@@ -33,6 +38,7 @@ CANONICAL_VERSION = 1
 EDITABLE = frozenset({"note_type", "title", "text"})
 """What a draft's author may change; its patient and encounter are fixed at creation."""
 
+SEALED_LOOKING = f"must not start with {PREFIX!r} (the form of an encrypted value)"
 _encoder = Encoder()
 
 
@@ -282,6 +288,8 @@ async def add_addendum(
         )
     now = utcnow()
     problems = Problems()
+    # Text shaped like a ciphertext would be stored as given and never open (crypto.fields).
+    problems.require(not is_sealed(str(text or "").strip()), "text", SEALED_LOOKING)
     addendum = problems.build(
         Addendum,
         {

@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 
 import db
+from crypto.fields import open_document
 from demo import seed_demo
 from demo.vitals_notes import seed_vitals_notes
 from models import Appointment, TreatmentPlan
-from models.notes import ClinicalNote, NoteStatus
+from models.notes import CLINICAL_NOTE_SEALED, ClinicalNote, NoteStatus
 from models.outpatient import OutpatientVisit, VisitStatus
 from models.scheduling import AppointmentStatus
-from models.vitals import VitalSigns
+from models.vitals import VITAL_SIGNS_SEALED, VitalSigns
 from services import notes
 
 
@@ -25,9 +26,13 @@ async def seeded(database: Any) -> Any:
 
 
 async def _raw() -> tuple[list[Any], list[Any]]:
+    """As stored, sealed fields opened (their ciphertexts differ on every write)."""
     sets = await db.collection(VitalSigns).find({}).sort("_id", 1).to_list(None)
     written = await db.collection(ClinicalNote).find({}).sort("_id", 1).to_list(None)
-    return sets, written
+    return (
+        [open_document(VITAL_SIGNS_SEALED, raw) for raw in sets],
+        [open_document(CLINICAL_NOTE_SEALED, raw) for raw in written],
+    )
 
 
 async def test_one_set_and_one_signed_note_per_completed_visit(seeded: Any) -> None:

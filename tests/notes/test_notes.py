@@ -255,6 +255,24 @@ async def test_an_addendum_keeps_the_original_and_its_hash(client_as: Any) -> No
     assert len(theirs["clinicalNote"]["addenda"]) == 2
 
 
+async def test_concurrent_addenda_are_all_kept_and_verify(client_as: Any) -> None:
+    """Addenda are appended with ``$push`` (each one's text sealed in its element): racing
+    clinicians lose none of them."""
+    c = await clinic(client_as)
+    signed = await _signed(c)
+    texts = [f"Review {i}: no change." for i in range(5)]
+    callers = [c.me, c.peer_client]
+    results = await asyncio.gather(
+        *(callers[i % 2](ADDENDUM, id=signed["id"], text=t) for i, t in enumerate(texts))
+    )
+    assert not [r for r in results if r.get("errors")]
+    stored = await ClinicalNote.get(signed["id"])
+    assert stored is not None and sorted(a.text for a in stored.addenda) == sorted(texts)
+    assert stored.version == signed["version"] + len(texts)
+    final = (await c.me.data(ONE, id=signed["id"]))["clinicalNote"]
+    assert final["integrity"]["valid"] and len(final["integrity"]["addenda"]) == len(texts)
+
+
 async def test_filters(client_as: Any) -> None:
     c = await clinic(client_as)
     signed = await _signed(c)
