@@ -240,6 +240,9 @@ TREATMENT = declare(
     order=(("performed_at", 1), ("_id", 1)),
 )
 
+# What was done and how it went: clinical text, sealed at rest like the plan it belongs to.
+TREATMENT_SEALED = sealed(Treatment, "treatments", ("procedure", "notes", "outcome"), {})
+
 PRESCRIPTION = declare(
     "Prescription",
     Prescription,
