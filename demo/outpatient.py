@@ -24,6 +24,7 @@ from bson import ObjectId
 
 import db
 from config import get_settings
+from crypto.fields import open_document
 from demo import ids
 from demo.clock import ANCHOR, minutes
 from models.outpatient import (
@@ -36,7 +37,7 @@ from models.outpatient import (
     VisitStatusChange,
 )
 from models.patients import Patient, age_on
-from models.scheduling import Appointment, AppointmentStatus
+from models.scheduling import APPOINTMENT_SEALED, Appointment, AppointmentStatus
 from models.staff import Doctor
 from services import care
 from services.outpatient import ELDERLY_AGE, queue_day
@@ -191,7 +192,7 @@ def _history(builder: _Builder, raw: dict[str, Any], born: date | None) -> None:
         "priority": _priority(born, start.date()),
         "checked_in_at": arrived,
         "appointment_id": raw["_id"],
-        "reason": raw.get("reason"),
+        "reason": open_document(APPOINTMENT_SEALED, raw).get("reason"),  # stored sealed
     }
     if raw["status"] == AppointmentStatus.COMPLETED.value:
         called = minutes(start + timedelta(minutes=rng.randint(0, 6)))

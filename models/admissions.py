@@ -39,6 +39,7 @@ from auth.policy import (
     row,
 )
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, Ref, ShortText, UtcDatetime, utcnow
 
 ClinicalText = Annotated[
@@ -135,6 +136,11 @@ class Admission(Entity):
             pymongo.IndexModel([("bed_id", 1), ("status", 1)]),
             pymongo.IndexModel("source_id", sparse=True),
         ]
+
+
+# Why the patient is in, the diagnosis and the signed discharge note (one sealed sub-document,
+# hashed as opened) are encrypted at rest: nothing queries, sorts or groups on them.
+ADMISSION_SEALED = sealed(Admission, "admissions", ("reason", "diagnosis", "discharge"), {})
 
 
 # -- the policy --------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from auth.policy import (
     row,
 )
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, Ref, ShortText, UtcDatetime
 from models.vitals import MEASUREMENTS, VitalMeasurement
 
@@ -241,6 +242,11 @@ class EmergencyVisit(Entity):
             pymongo.IndexModel([("assigned_doctor_id", 1), ("arrived_at", 1), ("_id", 1)]),
             pymongo.IndexModel([("arrived_at", 1), ("_id", 1)]),
         ]
+
+
+# The chief complaint is encrypted at rest (never queried); triage and disposition stay clear:
+# their level and kind are filtered, grouped and charged on in the database.
+EMERGENCY_VISIT_SEALED = sealed(EmergencyVisit, "emergency_visits", ("chief_complaint",), {})
 
 
 # -- the policy --------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from auth.policy import (
     row,
 )
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, Name, Ref, ShortText, UtcDatetime, utcnow
 
 
@@ -178,6 +179,10 @@ class OutpatientVisit(Entity):
                 ]
             ),
         ]
+
+
+# Why the patient came is encrypted at rest: the queues and boards never read or query it.
+OUTPATIENT_VISIT_SEALED = sealed(OutpatientVisit, "outpatient_visits", ("reason",), {})
 
 
 class OutpatientQueueNumber(Document):

@@ -27,6 +27,7 @@ from auth.policy import (
     row,
 )
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, LongText, Ref, ShortText, UtcDatetime, utcnow
 
 
@@ -83,6 +84,11 @@ class Appointment(Entity):
             pymongo.IndexModel([("start_at", 1), ("_id", 1)]),
             pymongo.IndexModel([("status", 1), ("start_at", 1)]),
         ]
+
+
+# Why the visit was booked and the clinician's notes are encrypted at rest: bookings,
+# reservations, calendars and analytics work on times, people and statuses only.
+APPOINTMENT_SEALED = sealed(Appointment, "appointments", ("reason", "notes"), {})
 
 
 _SEEN = {
