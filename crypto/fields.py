@@ -244,6 +244,8 @@ def opened(model: type, data: Any) -> Any:
     sealing = SEALED.get(model)
     if sealing is None or not isinstance(data, Mapping):
         return data
+    if data.get("_id", data.get("id")) is None:  # a new record's input: its text is as typed
+        return data
     if not _has_sealed(sealing, data):
         return data
     return open_document(sealing, data)

@@ -20,7 +20,6 @@ from beanie.odm.utils.encoder import Encoder
 from bson import ObjectId
 
 import db
-from crypto.fields import PREFIX, is_sealed
 from errors import BadUserInput, Conflict, NotFound
 from models.base import utcnow
 from models.clinical import PerformerRole
@@ -38,7 +37,6 @@ CANONICAL_VERSION = 1
 EDITABLE = frozenset({"note_type", "title", "text"})
 """What a draft's author may change; its patient and encounter are fixed at creation."""
 
-SEALED_LOOKING = f"must not start with {PREFIX!r} (the form of an encrypted value)"
 _encoder = Encoder()
 
 
@@ -288,8 +286,6 @@ async def add_addendum(
         )
     now = utcnow()
     problems = Problems()
-    # Text shaped like a ciphertext would be stored as given and never open (crypto.fields).
-    problems.require(not is_sealed(str(text or "").strip()), "text", SEALED_LOOKING)
     addendum = problems.build(
         Addendum,
         {

@@ -23,7 +23,6 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 
 import db
-from crypto.fields import is_sealed
 from errors import BadUserInput, Conflict
 from models.base import utcnow
 from models.laboratory import LabTest
@@ -36,7 +35,7 @@ from models.orders import (
     OrderStatusChange,
 )
 from models.staff import Doctor
-from services import common, laboratory, medication, nursing, radiology
+from services import common, laboratory, nursing, radiology
 from services.changes import changed
 from services.pagination import BY_ID, Page, PageArgs, Query, both, paginate
 from services.validation import Problems
@@ -87,10 +86,6 @@ def _kind_problems(problems: Problems, data: Mapping[str, Any]) -> OrderKind | N
     except ValueError:
         problems.require(False, "kind", "unknown kind")
         return None
-    details = data.get("medication")
-    drug = str(details.get("drug") or "").strip() if isinstance(details, Mapping) else ""
-    # The doses copy the drug's name into a sealed field, unvalidated: refused here.
-    problems.require(not is_sealed(drug), "medication.drug", medication.SEALED_LOOKING)
     for other, field in _DETAILS.items():
         given = data.get(field) is not None
         if other == kind:

@@ -7,10 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from bson import ObjectId
 
 import db
 from crypto.fields import Unreadable, is_sealed, open_document
 from models.billing import BILLING_SEALED, BillingAccount
+from models.scheduling import Appointment
 from services import billing
 from tests import factories
 
@@ -86,3 +88,28 @@ async def test_a_description_that_looks_like_a_ciphertext_is_sealed_too(database
     await billing.add_charge(account.id, _charge(forged))
     read = await BillingAccount.get(account.id)
     assert read is not None and read.charges[0].description == forged
+
+
+async def test_new_records_take_text_that_looks_like_a_ciphertext_as_typed(
+    gql: Any, database: Any
+) -> None:
+    """Input has no stored id yet: nothing in it is opened, so ``enc1:...`` is just text."""
+    patient = await factories.patient()
+    doctor = await factories.doctor()
+    start = "2031-03-03T09:00:00Z"
+    booked = await gql.data(
+        """mutation($input: ScheduleAppointmentInput!) {
+          scheduleAppointment(input: $input) { id reason } }""",
+        input={
+            "patientId": str(patient.id),
+            "doctorId": str(doctor.id),
+            "startAt": start,
+            "endAt": "2031-03-03T09:30:00Z",
+            "reason": "enc1:x:y",
+        },
+    )
+    assert booked["scheduleAppointment"]["reason"] == "enc1:x:y"
+    raw = await db.collection(Appointment).find_one(
+        {"_id": ObjectId(booked["scheduleAppointment"]["id"])}
+    )
+    assert raw is not None and raw["reason"] != "enc1:x:y" and is_sealed(raw["reason"])
