@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 import cli
 import config
@@ -23,7 +22,8 @@ from demo import seed_demo
 from models.clinical import TreatmentPlan
 from models.patients import SEALED, UNSEALED_PHI, Patient
 from services.patients import search_filter
-from tests.conftest import TEST_MONGODB_URL, TEST_REDIS_URL, GraphQLClient
+from tests.conftest import TEST_MONGODB_URL, GraphQLClient
+from tests.encryption.helpers import redis_values
 
 KEYS = len(BY_COLLECTION) + len(CACHED_ONLY)
 """Data keys: one per sealed collection, and the result cache's."""
@@ -52,30 +52,6 @@ async def _demo_patient() -> tuple[Patient, list[TreatmentPlan]]:
     raise AssertionError("no demo patient with plans, national id, email and phone")
 
 
-async def _redis_values(settings: Any) -> list[str]:
-    """Every value Redis holds under this test's database, as text."""
-    redis = Redis.from_url(TEST_REDIS_URL)
-    values: list[str] = []
-    try:
-        async for name in redis.scan_iter(match=f"*{settings.mongodb_db}*", count=500):
-            answer: Any = await redis.type(name)
-            kind = answer.decode() if isinstance(answer, bytes) else str(answer)
-            if kind == "string":
-                values.append(repr(await redis.get(name)))
-            elif kind == "hash":
-                values.append(repr(await redis.hgetall(name)))
-            elif kind == "set":
-                values.append(repr(await redis.smembers(name)))
-            elif kind == "zset":
-                values.append(repr(await redis.zrange(name, 0, -1)))
-            elif kind == "list":
-                values.append(repr(await redis.lrange(name, 0, -1)))
-            values.append(repr(name))
-    finally:
-        await redis.aclose()
-    return values
-
-
 async def test_mongodb_and_redis_hold_no_phi_in_clear_and_graphql_answers_it(
     app: Any, gql: GraphQLClient, client_as: Any, settings: Any
 ) -> None:
@@ -99,7 +75,7 @@ async def test_mongodb_and_redis_hold_no_phi_in_clear_and_graphql_answers_it(
     raw_plans = await db.collection(TreatmentPlan).find({"patient_id": patient.id}).to_list(None)
     stored = repr(raw) + repr(raw_plans)
     assert raw is not None and all(is_sealed(raw[f]) for f in ("first_name", "contact"))
-    cached = await _redis_values(settings)
+    cached = await redis_values(settings)
     assert any("patients" in value for value in cached)  # the document cache was filled
     everything = stored + "".join(cached)
     for secret in secrets:

@@ -9,10 +9,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from bson import ObjectId
-
-import db
-from crypto.fields import PREFIX, is_sealed
+from crypto.fields import PREFIX
 from models.base import utcnow
 from models.clinical import Prescription
 from models.medication import MedicationAdministration
@@ -20,6 +17,7 @@ from models.notes import ClinicalNote
 from models.nursing import NursingCarePlan, NursingTask
 from models.orders import DoctorOrder
 from models.vitals import VitalSigns
+from tests.encryption.helpers import raw_doc, sealed
 from tests.medication.helpers import CONSUMPTION, GIVE, doses_of
 from tests.orders.helpers import CARE_PLAN, CREATE_ORDER, DONE, Callers, iso, once_now, ward
 from tests.vitals.helpers import HOUR_AGO, clinic
@@ -46,17 +44,6 @@ READ_RX = """query($id: ID!) { prescription(id: $id) { drug instructions } }"""
 LOOKS_SEALED = f"{PREFIX}k-1:AAAA"
 
 
-async def raw(model: Any, id: str) -> dict[str, Any]:
-    found = await db.collection(model).find_one({"_id": ObjectId(id)})
-    assert found is not None
-    return dict(found)
-
-
-def sealed(document: dict[str, Any], *fields: str) -> None:
-    for name in fields:
-        assert is_sealed(document[name]), (name, document[name])
-
-
 async def test_notes_and_their_addenda_are_sealed_and_read_in_clear(client_as: Any) -> None:
     c = await clinic(client_as)
     made = (
@@ -71,13 +58,13 @@ async def test_notes_and_their_addenda_are_sealed_and_read_in_clear(client_as: A
             },
         )
     )["createClinicalNote"]
-    stored = await raw(ClinicalNote, made["id"])
+    stored = await raw_doc(ClinicalNote, made["id"])
     sealed(stored, "title", "text")
     await c.me.data(SIGN, id=made["id"], version=made["version"])
     texts = [f"Troponin {i} negative." for i in range(4)]
     answers = await asyncio.gather(*(c.peer_client(ADDENDUM, id=made["id"], text=t) for t in texts))
     assert all(not a.get("errors") for a in answers), answers
-    stored = await raw(ClinicalNote, made["id"])
+    stored = await raw_doc(ClinicalNote, made["id"])
     sealed(stored, "title", "text")
     assert len(stored["addenda"]) == len(texts)  # concurrent appends: none lost
     for element in stored["addenda"]:
@@ -88,7 +75,7 @@ async def test_notes_and_their_addenda_are_sealed_and_read_in_clear(client_as: A
     assert sorted(a["text"] for a in shown["addenda"]) == sorted(texts)
     assert shown["integrity"]["valid"] and all(a["valid"] for a in shown["integrity"]["addenda"])
     await c.me.data(ADDENDUM, id=made["id"], text=LOOKS_SEALED)  # just text: sealed too
-    stored = await raw(ClinicalNote, made["id"])
+    stored = await raw_doc(ClinicalNote, made["id"])
     assert len(stored["addenda"]) == len(texts) + 1
     assert all(a["text"] != LOOKS_SEALED for a in stored["addenda"])
     shown = (await c.me.data(READ_NOTE, id=made["id"]))["clinicalNote"]
@@ -105,12 +92,12 @@ async def test_vital_signs_comment_is_sealed(client_as: Any) -> None:
     }
     made = await c.me.data(VITALS, input={**base, "comment": "Anxious, pain after fall"})
     id = made["recordVitalSigns"]["id"]
-    sealed(await raw(VitalSigns, id), "comment")
+    sealed(await raw_doc(VitalSigns, id), "comment")
     shown = (await c.me.data(READ_VITALS, id=id))["vitalSigns"]
     assert shown["comment"] == "Anxious, pain after fall"
     again = await c.me.data(VITALS, input={**base, "comment": LOOKS_SEALED})
     id = again["recordVitalSigns"]["id"]
-    sealed(await raw(VitalSigns, id), "comment")
+    sealed(await raw_doc(VitalSigns, id), "comment")
     assert (await c.me.data(READ_VITALS, id=id))["vitalSigns"]["comment"] == LOOKS_SEALED
 
 
@@ -127,21 +114,21 @@ async def test_orders_care_plans_tasks_and_doses_are_sealed(client_as: Any) -> N
         "schedule": {"pattern": "ONCE", "startAt": start},
     }
     order = (await c.doctor.data(CREATE_ORDER, input=medication))["createDoctorOrder"]
-    sealed(await raw(DoctorOrder, order["id"]), "medication", "instruction")
+    sealed(await raw_doc(DoctorOrder, order["id"]), "medication", "instruction")
     shown = (await c.nurse.data(READ_ORDER, id=order["id"]))["doctorOrder"]
     assert shown["medication"]["drug"] == "Zebrafloxacin"
     assert shown["instruction"] == "Watch for rash"
     [task] = shown["tasks"]["nodes"]
     assert "Zebrafloxacin" in task["description"]
-    sealed(await raw(NursingTask, task["id"]), "description")
+    sealed(await raw_doc(NursingTask, task["id"]), "description")
 
     [dose] = await doses_of(c, order["id"])
     assert dose["drugId"] is None and dose["drugName"] == "Zebrafloxacin"
     await c.nurse.data(GIVE, id=dose["id"], note="Taken with water")
-    sealed(await raw(MedicationAdministration, dose["id"]), "drug_name", "note")
+    sealed(await raw_doc(MedicationAdministration, dose["id"]), "drug_name", "note")
     shown = (await c.nurse.data(READ_DOSE, id=dose["id"]))["medicationAdministration"]
     assert shown == {"drugName": "Zebrafloxacin", "note": "Taken with water"}
-    sealed(await raw(NursingTask, task["id"]), "description", "note")  # recorded with its dose
+    sealed(await raw_doc(NursingTask, task["id"]), "description", "note")  # recorded with its dose
     window = {"from": iso(utcnow() - timedelta(hours=1)), "to": iso(utcnow() + timedelta(hours=1))}
     used = await c.admin.data(CONSUMPTION, w=str(w.ward.id), **window)
     drugs = used["wardMedicationConsumption"]["drugs"]
@@ -150,11 +137,11 @@ async def test_orders_care_plans_tasks_and_doses_are_sealed(client_as: Any) -> N
     nursing = (await c.doctor.data(CREATE_ORDER, input=once_now(w, "Sit out in chair")))[
         "createDoctorOrder"
     ]
-    sealed(await raw(DoctorOrder, nursing["id"]), "instruction")
+    sealed(await raw_doc(DoctorOrder, nursing["id"]), "instruction")
     [task] = nursing["tasks"]["nodes"]
     assert task["description"] == "Nursing: Sit out in chair"
     await c.nurse.data(DONE, id=task["id"], note=LOOKS_SEALED)  # just text: sealed too
-    sealed(await raw(NursingTask, task["id"]), "description", "note")
+    sealed(await raw_doc(NursingTask, task["id"]), "description", "note")
     shown = (await c.nurse.data(READ_TASK, id=task["id"]))["nursingTask"]
     assert shown == {"description": "Nursing: Sit out in chair", "note": LOOKS_SEALED}
 
@@ -167,14 +154,14 @@ async def test_orders_care_plans_tasks_and_doses_are_sealed(client_as: Any) -> N
         ],
     }
     plan = (await c.nurse.data(CARE_PLAN, input=plan_input))["createNursingCarePlan"]
-    sealed(await raw(NursingCarePlan, plan["id"]), "problem", "goal", "interventions")
+    sealed(await raw_doc(NursingCarePlan, plan["id"]), "problem", "goal", "interventions")
     shown = (await c.nurse.data(READ_PLAN, id=plan["id"]))["nursingCarePlan"]
     assert shown["problem"] == "Pressure ulcer risk, Braden 12"
     assert shown["goal"] == "Skin intact at discharge"
     assert shown["interventions"] == [{"description": "Reposition"}]
     odd = {**medication, "medication": {**medication["medication"], "drug": LOOKS_SEALED}}
     made = (await c.doctor.data(CREATE_ORDER, input=odd))["createDoctorOrder"]
-    sealed(await raw(DoctorOrder, made["id"]), "medication")
+    sealed(await raw_doc(DoctorOrder, made["id"]), "medication")
     shown = (await c.nurse.data(READ_ORDER, id=made["id"]))["doctorOrder"]
     assert shown["medication"]["drug"] == LOOKS_SEALED  # just text, sealed like any other
 
@@ -192,9 +179,9 @@ async def test_prescriptions_drug_and_instructions_are_sealed(client_as: Any) ->
     made = (await c.me.data(PRESCRIBE, input={**base, "instructions": "Take in the morning"}))[
         "createPrescription"
     ]
-    sealed(await raw(Prescription, made["id"]), "drug", "instructions")
+    sealed(await raw_doc(Prescription, made["id"]), "drug", "instructions")
     shown = (await c.patient_client.data(READ_RX, id=made["id"]))["prescription"]
     assert shown == {"drug": "Bisoprolol", "instructions": "Take in the morning"}
     odd = (await c.me.data(PRESCRIBE, input={**base, "drug": LOOKS_SEALED}))["createPrescription"]
-    sealed(await raw(Prescription, odd["id"]), "drug")
+    sealed(await raw_doc(Prescription, odd["id"]), "drug")
     assert odd["drug"] == LOOKS_SEALED

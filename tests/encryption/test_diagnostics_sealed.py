@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId, json_util
-from redis.asyncio import Redis
 
 import db
 from crypto.fields import is_sealed
@@ -19,45 +18,13 @@ from models.radiology import ImagingOrder, ImagingReport, ImagingReportDraft
 from models.theatre import SurgeryBooking, SurgicalRecord
 from services import erasure, radiology
 from services.erasure_plan import ERASED_TEXT
-from tests.conftest import TEST_REDIS_URL
+from tests.encryption.helpers import assert_absent, raw_doc, redis_text
 from tests.laboratory.world import COLLECT, ENTER, RECEIVE, VERIFY, results, world
 from tests.laboratory.world import CREATE as CREATE_LAB_ORDER
 from tests.radiology import helpers as rad
 from tests.theatre import helpers as surgery
 
 Raw = dict[str, Any]
-
-
-async def _raw(model: type, id: Any) -> Raw:
-    found: Raw | None = await db.collection(model).find_one({"_id": ObjectId(str(id))})
-    assert found is not None
-    return found
-
-
-async def _redis_text(settings: Any) -> str:
-    """Every key and value Redis holds for this test's deployment, as one text."""
-    redis = Redis.from_url(TEST_REDIS_URL)
-    seen: list[str] = []
-    try:
-        for pattern in {f"*{settings.shms_cache_namespace}*", f"*{settings.mongodb_db}*"}:
-            async for name in redis.scan_iter(match=pattern, count=500):
-                answer: Any = await redis.type(name)
-                kind = answer.decode() if isinstance(answer, bytes) else str(answer)
-                if kind == "string":
-                    seen.append(repr(await redis.get(name)))
-                elif kind == "hash":
-                    seen.append(repr(await redis.hgetall(name)))
-                seen.append(repr(name))
-    finally:
-        await redis.aclose()
-    return "".join(seen)
-
-
-def _assert_absent(secrets: list[str], *stores: str) -> None:
-    everything = "".join(stores)
-    for secret in secrets:
-        for spelling in {secret, secret.casefold(), secret.encode("unicode_escape").decode()}:
-            assert spelling not in everything, spelling
 
 
 async def test_lab_notes_comments_and_correction_reasons_are_sealed(
@@ -90,14 +57,14 @@ async def test_lab_notes_comments_and_correction_reasons_are_sealed(
     assert rows[("NA", 1)]["comment"] == comment
     assert rows[("K", 2)]["correctionReason"] == reason
 
-    raw_order = await _raw(LabOrder, id)
+    raw_order = await raw_doc(LabOrder, id)
     assert is_sealed(raw_order["clinical_notes"])
     raw_results = await db.collection(LabResult).find({"order_id": ObjectId(id)}).to_list(None)
     assert all(is_sealed(r["comment"]) for r in raw_results if r["version"] == 1)
     (corrected,) = [r for r in raw_results if r["version"] == 2]
     assert is_sealed(corrected["correction_reason"])
     stored = json_util.dumps([raw_order, *raw_results])
-    _assert_absent([notes, comment, reason], stored, await _redis_text(settings))
+    assert_absent([notes, comment, reason], stored, await redis_text(settings))
 
 
 async def test_imaging_questions_drafts_and_reports_are_sealed_and_still_verify(
@@ -128,10 +95,10 @@ async def test_imaging_questions_drafts_and_reports_are_sealed_and_still_verify(
     assert (report["findings"], report["impression"]) == (findings, impression)
     assert [a["text"] for a in report["addenda"]["nodes"]] == [addendum]
 
-    raw_order = await _raw(ImagingOrder, order_id)
-    raw_draft = await _raw(ImagingReportDraft, draft_id)
-    raw_final = await _raw(ImagingReport, draft_id)
-    raw_addendum = await _raw(ImagingReport, addendum_id)
+    raw_order = await raw_doc(ImagingOrder, order_id)
+    raw_draft = await raw_doc(ImagingReportDraft, draft_id)
+    raw_final = await raw_doc(ImagingReport, draft_id)
+    raw_addendum = await raw_doc(ImagingReport, addendum_id)
     assert is_sealed(raw_order["clinical_question"])
     assert is_sealed(raw_draft["findings"]) and is_sealed(raw_draft["impression"])
     assert is_sealed(raw_final["findings"]) and is_sealed(raw_final["impression"])
@@ -140,10 +107,10 @@ async def test_imaging_questions_drafts_and_reports_are_sealed_and_still_verify(
         signed = await ImagingReport.get(ObjectId(id))
         assert signed is not None and signed.content_hash == radiology.content_hash(signed)
     stored = json_util.dumps([raw_order, raw_draft, raw_final, raw_addendum])
-    cached = await _redis_text(settings)
+    cached = await redis_text(settings)
     assert "imaging_orders" in cached and "imaging_reports" in cached  # the cache was filled
     secrets = [question, findings, impression, addendum, first["findings"]]
-    _assert_absent(secrets, stored, cached)
+    assert_absent(secrets, stored, cached)
 
 
 async def test_surgery_procedures_notes_and_complications_are_sealed(
@@ -182,16 +149,16 @@ async def test_surgery_procedures_notes_and_complications_are_sealed(
         record_notes,
     )
 
-    raw_booking = await _raw(SurgeryBooking, id)
-    raw_record = await _raw(SurgicalRecord, record_id)
+    raw_booking = await raw_doc(SurgeryBooking, id)
+    raw_record = await raw_doc(SurgicalRecord, record_id)
     assert is_sealed(raw_booking["procedure"]) and is_sealed(raw_booking["notes"])
     assert is_sealed(raw_record["complications"]) and is_sealed(raw_record["notes"])
     account = await db.collection(BillingAccount).find_one({"patient_id": s.patient.id})
     assert account is not None and len(account["charges"]) == 2  # the bill names no operation
     stored = json_util.dumps([raw_booking, raw_record, account])
-    cached = await _redis_text(settings)
+    cached = await redis_text(settings)
     assert "surgery_bookings" in cached and "surgical_records" in cached  # the cache was filled
-    _assert_absent([procedure, notes, complications, record_notes], stored, cached)
+    assert_absent([procedure, notes, complications, record_notes], stored, cached)
 
 
 async def test_erasure_scrubs_sealed_text_and_keeps_it_sealed(app: Any, client_as: Any) -> None:
@@ -204,5 +171,5 @@ async def test_erasure_scrubs_sealed_text_and_keeps_it_sealed(app: Any, client_a
     assert booking is not None and booking.notes is None
     assert booking.procedure.description == ERASED_TEXT  # the codes are kept
     assert booking.procedure.codes == ["0FT44ZZ"]
-    raw = await _raw(SurgeryBooking, id)
+    raw = await raw_doc(SurgeryBooking, id)
     assert is_sealed(raw["procedure"]) and "notes" not in raw

@@ -9,10 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from bson import ObjectId
-from redis.asyncio import Redis
-
-import db
 from crypto.fields import is_sealed, open_document
 from models.admissions import ADMISSION_SEALED, Admission
 from models.emergency import EMERGENCY_VISIT_SEALED, EmergencyVisit
@@ -22,9 +18,9 @@ from services import admissions, erasure
 from services.erasure_plan import ERASED_TEXT
 from tests import factories
 from tests.admissions.helpers import DISCHARGE, inpatient
-from tests.conftest import TEST_REDIS_URL
 from tests.emergency.helpers import ADMIT as ADMIT_FROM_ED
 from tests.emergency.helpers import REGISTER, START, TRIAGE, emergency_department, free_bed
+from tests.encryption.helpers import assert_absent, raw_doc, redis_text
 from tests.outpatient.helpers import CHECK_IN, WALK_IN
 from tests.scheduling.helpers import START as BOOKED_AT
 from tests.scheduling.helpers import booking
@@ -45,12 +41,6 @@ ADMIT = """mutation($input: AdmitPatientInput!, $key: String) {
   admitPatient(input: $input, idempotencyKey: $key) { id reason diagnosis } }"""
 
 
-async def _raw(model: type, id: Any) -> Raw:
-    found: Raw | None = await db.collection(model).find_one({"_id": ObjectId(str(id))})
-    assert found is not None
-    return found
-
-
 async def _mongo_text(app: Any, settings: Any) -> str:
     """Every document of every collection of this test's database, as one text (idempotency
     snapshots, notifications and the audit trail included)."""
@@ -59,32 +49,6 @@ async def _mongo_text(app: Any, settings: Any) -> str:
     for name in await database.list_collection_names():
         seen.append(repr(await database[name].find({}).to_list(None)))
     return "".join(seen)
-
-
-async def _redis_text(settings: Any) -> str:
-    """Every key and value Redis holds for this test's deployment, as one text."""
-    redis = Redis.from_url(TEST_REDIS_URL)
-    seen: list[str] = []
-    try:
-        for pattern in {f"*{settings.shms_cache_namespace}*", f"*{settings.mongodb_db}*"}:
-            async for name in redis.scan_iter(match=pattern, count=500):
-                answer: Any = await redis.type(name)
-                kind = answer.decode() if isinstance(answer, bytes) else str(answer)
-                if kind == "string":
-                    seen.append(repr(await redis.get(name)))
-                elif kind == "hash":
-                    seen.append(repr(await redis.hgetall(name)))
-                seen.append(repr(name))
-    finally:
-        await redis.aclose()
-    return "".join(seen)
-
-
-def _assert_absent(secrets: list[str], *stores: str) -> None:
-    everything = "".join(stores)
-    for secret in secrets:
-        for spelling in {secret, secret.casefold(), secret.encode("unicode_escape").decode()}:
-            assert spelling not in everything, spelling
 
 
 async def test_appointments_and_outpatient_visits_hold_ciphertext(
@@ -121,9 +85,9 @@ async def test_appointments_and_outpatient_visits_hold_ciphertext(
         (OutpatientVisit, visit["id"], ("reason",)),
         (OutpatientVisit, checked_in["id"], ("reason",)),
     ):
-        raw = await _raw(model, id)
+        raw = await raw_doc(model, id)
         assert all(is_sealed(raw[f]) for f in fields), (model, fields)
-    raw_visit = await _raw(OutpatientVisit, visit["id"])
+    raw_visit = await raw_doc(OutpatientVisit, visit["id"])
     assert open_document(OUTPATIENT_VISIT_SEALED, raw_visit)["reason"] == visit_reason
 
     # GraphQL reads (through the document cache, which holds the ciphertext) answer clear text.
@@ -135,7 +99,7 @@ async def test_appointments_and_outpatient_visits_hold_ciphertext(
         assert seen == arrival["reason"]
 
     secrets = [reason, notes, visit_reason, arrival["reason"]]
-    _assert_absent(secrets, await _mongo_text(app, settings), await _redis_text(settings))
+    assert_absent(secrets, await _mongo_text(app, settings), await redis_text(settings))
 
 
 async def test_emergency_visits_and_admissions_from_them_hold_ciphertext(
@@ -160,11 +124,11 @@ async def test_emergency_visits_and_admissions_from_them_hold_ciphertext(
     }  # fmt: skip
     done = (await doctor.data(ADMIT_FROM_ED, id=visit["id"], input=admit))["admitFromEmergency"]
 
-    raw_visit = await _raw(EmergencyVisit, visit["id"])
+    raw_visit = await raw_doc(EmergencyVisit, visit["id"])
     assert is_sealed(raw_visit["chief_complaint"])
     assert open_document(EMERGENCY_VISIT_SEALED, raw_visit)["chief_complaint"] == complaint
     assert raw_visit["triage"]["level"] == 2  # the board and analytics read it in MongoDB
-    raw_admission = await _raw(Admission, done["admissionId"])
+    raw_admission = await raw_doc(Admission, done["admissionId"])
     assert is_sealed(raw_admission["reason"]) and is_sealed(raw_admission["diagnosis"])
 
     shown = (await doctor.data(ED_VISIT, id=visit["id"]))["emergencyVisit"]
@@ -173,7 +137,7 @@ async def test_emergency_visits_and_admissions_from_them_hold_ciphertext(
     assert (admission["reason"], admission["diagnosis"]) == (admit["reason"], admit["diagnosis"])
 
     secrets = [complaint, admit["reason"]]  # "NSTEMI" alone is short enough to be a code
-    _assert_absent(secrets, await _mongo_text(app, settings), await _redis_text(settings))
+    assert_absent(secrets, await _mongo_text(app, settings), await redis_text(settings))
 
 
 async def test_the_sealed_discharge_note_verifies_and_erasure_scrubs_the_sealed_fields(
@@ -197,7 +161,7 @@ async def test_the_sealed_discharge_note_verifies_and_erasure_scrubs_the_sealed_
     gone = (await gql.data(DISCHARGE, id=made["id"], note=note, d="HOME"))["dischargePatient"]
     assert gone["discharge"]["summary"] == note["summary"]
 
-    raw = await _raw(Admission, made["id"])
+    raw = await raw_doc(Admission, made["id"])
     assert all(is_sealed(raw[f]) for f in ("reason", "diagnosis", "discharge"))
     assert isinstance(raw["stays"], list) and raw["stays"][0]["bed_id"] == f.beds[0].id
     opened = open_document(ADMISSION_SEALED, raw)["discharge"]
@@ -207,20 +171,20 @@ async def test_the_sealed_discharge_note_verifies_and_erasure_scrubs_the_sealed_
     shown = (await gql.data(ADMISSION, id=made["id"]))["admission"]
     assert shown["discharge"]["followUp"] == note["followUp"]
     assert shown["discharge"]["contentHash"] == gone["discharge"]["contentHash"]
-    _assert_absent(
+    assert_absent(
         [admit["reason"], admit["diagnosis"], *note.values()],
         await _mongo_text(app, settings),
-        await _redis_text(settings),
+        await redis_text(settings),
     )
 
     past = BOOKED_AT - timedelta(days=4000)
     booked = await factories.appointment(patient, f.doctor, start=past, notes="Knee swelling")
     assert patient.id is not None
     await erasure.erase(patient.id, "by letter", requested_by="test", holds=())
-    scrubbed = open_document(ADMISSION_SEALED, await _raw(Admission, made["id"]))
+    scrubbed = open_document(ADMISSION_SEALED, await raw_doc(Admission, made["id"]))
     assert scrubbed["reason"] == ERASED_TEXT and "diagnosis" not in scrubbed
     assert scrubbed["discharge"]["summary"] == ERASED_TEXT
-    raw_booked = await _raw(Appointment, booked.id)
+    raw_booked = await raw_doc(Appointment, booked.id)
     assert is_sealed(raw_booked["reason"]) and "notes" not in raw_booked
     assert open_document(APPOINTMENT_SEALED, raw_booked)["reason"] == ERASED_TEXT
 
@@ -236,6 +200,6 @@ async def test_text_that_looks_sealed_is_sealed_too(gql: Any) -> None:
     typed = "enc1:k:not-a-ciphertext"
     done = (await gql.data(COMPLETE, id=str(past.id), notes=typed))["completeAppointment"]
     assert done["notes"] == typed
-    raw = await _raw(Appointment, past.id)
+    raw = await raw_doc(Appointment, past.id)
     assert is_sealed(raw["notes"]) and raw["notes"] != typed
     assert (await gql.data(APPOINTMENT, id=str(past.id)))["appointment"]["notes"] == typed
