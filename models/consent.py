@@ -20,6 +20,7 @@ from pydantic import Field
 
 from auth.policy import A, C, R, S, declare, each, grant, row
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, Ref, ShortText, UtcDatetime, utcnow
 
 
@@ -104,3 +105,6 @@ CONSENT = declare(
     refs=("patient_id",),
     order=(("recorded_at", 1), ("_id", 1)),
 )
+
+# The note is what the patient or the desk said about the consent: free text, never queried.
+CONSENT_SEALED = sealed(Consent, "consents", ("note",), {})

@@ -6,6 +6,7 @@ import pymongo
 
 from auth.policy import Classification as Class
 from auth.policy import R, S, declare, each, grant, row
+from crypto.fields import sealed
 from models.base import Entity, Ref, ShortText, UtcDatetime
 
 
@@ -35,3 +36,7 @@ ACCESS_GRANT = declare(
     ),
     own=(("subject", "subject"),),
 )
+
+# Why the glass was broken is free text about the patient's emergency (reads go through the
+# model: grants are found by subject and expiry, never by reason): encrypted at rest.
+ACCESS_GRANT_SEALED = sealed(AccessGrant, "access_grants", ("reason",), {})

@@ -189,9 +189,9 @@ class LabOrder(Entity):
         ]
 
 
-# The ordering doctor's notes say why the tests are wanted (a suspected diagnosis): encrypted at
-# rest; nothing queries them.
-LAB_ORDER_SEALED = sealed(LabOrder, "lab_orders", ("clinical_notes",), {})
+# The ordering doctor's notes say why the tests are wanted (a suspected diagnosis), the cancel
+# reason why they no longer are: encrypted at rest; nothing queries them.
+LAB_ORDER_SEALED = sealed(LabOrder, "lab_orders", ("clinical_notes", "cancel_reason"), {})
 
 
 class SampleStatus(StrEnum):
@@ -409,6 +409,10 @@ LAB_SAMPLE = declare(
     clinicians=("ordering_doctor_id",),
     refs=("patient_id", "order_id"),
 )
+
+# Why a sample was refused (haemolysed, mislabelled, "patient had eaten") is free text about the
+# patient: encrypted at rest (samples are found by order and accession, never by reason).
+LAB_SAMPLE_SEALED = sealed(LabSample, "lab_samples", ("rejection_reason",), {})
 
 LAB_RESULT = declare(
     "LabResult",

@@ -163,8 +163,9 @@ class DoctorOrder(Entity):
 
 
 # What is ordered is clinical text (no query reads medication.* or imaging.*): encrypted at rest.
+# Why it was held or cancelled is free text too (nothing matches it by value).
 DOCTOR_ORDER_SEALED = sealed(
-    DoctorOrder, "doctor_orders", ("medication", "imaging", "instruction"), {}
+    DoctorOrder, "doctor_orders", ("medication", "imaging", "instruction", "reason"), {}
 )
 
 

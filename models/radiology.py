@@ -182,8 +182,14 @@ class ImagingOrder(Entity):
         ]
 
 
-# The clinical question states the suspected diagnosis: encrypted at rest (never queried).
-IMAGING_ORDER_SEALED = sealed(ImagingOrder, "imaging_orders", ("clinical_question",), {})
+# The clinical question states the suspected diagnosis, the body part what is examined, the
+# cancellation reason why not: encrypted at rest (never queried; worklists filter on modality).
+IMAGING_ORDER_SEALED = sealed(
+    ImagingOrder,
+    "imaging_orders",
+    ("clinical_question", "body_part", "cancellation_reason"),
+    {},
+)
 
 
 class ImagingStudy(Entity):

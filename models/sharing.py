@@ -20,6 +20,7 @@ from pydantic import Field
 
 from auth.policy import A, C, R, S, declare, grant, row
 from auth.policy import Classification as Class
+from crypto.fields import sealed
 from models.base import Entity, Name, Ref, ShortText, UtcDatetime, utcnow
 
 
@@ -105,4 +106,10 @@ RECORD_SHARE = declare(
     clinicians=("shared_by_id",),
     refs=("patient_id", "shared_by_id"),
     order=(("starts_at", 1), ("_id", 1)),
+)
+
+# Purpose and reasons are free text about the patient's care (an emergency, why a share ended);
+# nothing queries them (the consent's scope is compared with the purpose in Python).
+RECORD_SHARE_SEALED = sealed(
+    RecordShare, "record_shares", ("purpose", "emergency_reason", "revoke_reason"), {}
 )

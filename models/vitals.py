@@ -121,8 +121,9 @@ class VitalSigns(Entity):
         ]
 
 
-# The comment is clinical free text: encrypted at rest (the measurements stay clear for trends).
-VITAL_SIGNS_SEALED = sealed(VitalSigns, "vital_signs", ("comment",), {})
+# The comment and why a set was entered in error are clinical free text: encrypted at rest (the
+# measurements stay clear for trends).
+VITAL_SIGNS_SEALED = sealed(VitalSigns, "vital_signs", ("comment", "error_reason"), {})
 
 
 @dataclass(frozen=True)

@@ -280,4 +280,4 @@ async def test_an_admin_resets_a_lost_authenticator_and_the_old_sessions_end(
     events = (await ok(http, compliance, AUDITED))["auditEvents"]["nodes"]
     resets = [(e["outcome"], e["entityId"]) for e in events if e["operation"] == "resetTotp"]
     assert resets.count(("ALLOWED", str(user.id))) == 1 and ("DENIED", None) in resets
-    assert [e["reason"] for e in events if e["outcome"] == "ALLOWED"][0] == why
+    assert next(e["reason"] for e in events if e["outcome"] == "ALLOWED") == why
