@@ -65,17 +65,14 @@ from api.schema import schema
 from auth import oauth, status
 from auth.identity import authenticate
 from auth.tokens import TokenService
+from cache import live as live_views
 from cache import runtime
-from cache.beds import install as install_live_beds
 from cache.beds import start as start_live_beds
 from cache.connection import connect_redis
 from cache.connection import ping as redis_ping
 from cache.documents import DocumentCache
-from cache.emergency import install as install_live_ed_boards
 from cache.emergency import start as start_live_ed_boards
-from cache.equipment import install as install_live_equipment
 from cache.equipment import start as start_live_equipment
-from cache.queues import install as install_live_queues
 from cache.queues import start as start_live_queues
 from cache.results import ResultCache
 from config import Settings, describe, get_settings
@@ -808,10 +805,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await scheduler.stop()  # releases the lease: another worker takes over at once
             await bus.aclose()  # open subscriptions complete cleanly; the Redis reader stops
             await graphql.close_websockets(settings.shms_shutdown_timeout_seconds)  # then 1001
-            install_live_equipment(None)
-            install_live_beds(None)
-            install_live_queues(None)
-            install_live_ed_boards(None)
+            live_views.stop_all()  # reads fall back to MongoDB
             runtime.install(runtime.Runtime())  # services outside an app see no cache, no bus
             status.install(None)
             await app.state.tokens.aclose()

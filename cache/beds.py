@@ -34,6 +34,7 @@ from redis.exceptions import WatchError
 
 import db
 from cache.equipment import namespace
+from cache.live import Slot
 from config import Settings
 from events.bus import Bus
 from events.types import DomainEvent
@@ -289,30 +290,16 @@ class LiveBeds:
         return _ordered(kind, key, [e for e in found if e.belongs(kind, key)])
 
 
-_current: LiveBeds | None = None
-
-
-def install(live: LiveBeds | None) -> None:
-    """Set by the app's lifespan; ``None`` outside a running app (then MongoDB answers)."""
-    global _current
-    _current = live
+SLOT: Slot[LiveBeds] = Slot("bed board", "beds")
 
 
 def current() -> LiveBeds | None:
-    return _current
+    """The running app's view; ``None`` outside one (then MongoDB answers)."""
+    return SLOT.current
 
 
 async def start(redis: Any, settings: Settings, bus: Bus) -> LiveBeds:
-    """Hook the board to every write this process publishes, install it, fill it."""
-    live = LiveBeds(redis, namespace(settings))
-    bus.on_publish(live.on_event)
-    install(live)
-    try:
-        count = await live.rebuild()
-        log.info("live bed board loaded for %d beds", count)
-    except Exception:
-        log.warning("live bed board not rebuilt at start-up", exc_info=True)
-    return live
+    return await SLOT.start(LiveBeds(redis, namespace(settings)), bus)
 
 
 async def board(kind: BoardKind, key: ObjectId) -> Board:

@@ -29,6 +29,7 @@ from redis.exceptions import WatchError
 
 import db
 from cache.equipment import namespace
+from cache.live import Slot
 from config import Settings
 from events.bus import Bus
 from events.types import DomainEvent
@@ -323,30 +324,16 @@ class LiveBoard:
         return sorted(kept, key=lambda e: e.order)
 
 
-_current: LiveBoard | None = None
-
-
-def install(live: LiveBoard | None) -> None:
-    """Set by the app's lifespan; ``None`` outside a running app (then MongoDB answers)."""
-    global _current
-    _current = live
+SLOT: Slot[LiveBoard] = Slot("ED boards", "open visits")
 
 
 def current() -> LiveBoard | None:
-    return _current
+    """The running app's view; ``None`` outside one (then MongoDB answers)."""
+    return SLOT.current
 
 
 async def start(redis: Any, settings: Settings, bus: Bus) -> LiveBoard:
-    """Hook the board to every write this process publishes, install it, rebuild it."""
-    live = LiveBoard(redis, namespace(settings))
-    bus.on_publish(live.on_event)
-    install(live)
-    try:
-        count = await live.rebuild()
-        log.info("live ED boards loaded with %d open visits", count)
-    except Exception:  # Redis down at start-up: reads fall back to MongoDB and refill later
-        log.warning("live ED boards not rebuilt at start-up", exc_info=True)
-    return live
+    return await SLOT.start(LiveBoard(redis, namespace(settings)), bus)
 
 
 async def board(department_id: ObjectId) -> list[BoardEntry]:

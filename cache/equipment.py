@@ -37,6 +37,7 @@ from redis.exceptions import WatchError
 
 import db
 import metrics
+from cache.live import Slot
 from config import Settings
 from events.bus import Bus
 from events.types import DomainEvent
@@ -258,31 +259,20 @@ class LiveEquipment:
         return _ordered(e for e in found if e.department_id == department_id)
 
 
-_current: LiveEquipment | None = None
-
-
-def install(live: LiveEquipment | None) -> None:
-    """Set by the app's lifespan; ``None`` outside a running app (then MongoDB answers)."""
-    global _current
-    _current = live
+SLOT: Slot[LiveEquipment] = Slot("equipment status", "devices")
 
 
 def current() -> LiveEquipment | None:
-    return _current
+    """The running app's view; ``None`` outside one (then MongoDB answers)."""
+    return SLOT.current
 
 
 async def start(redis: Any, settings: Settings, bus: Bus) -> LiveEquipment:
-    """Hook the live status to every write this process publishes, install it, fill it."""
-    live = LiveEquipment(redis, namespace(settings))
-    bus.on_publish(live.on_event)
-    install(live)
-    try:
-        count = await live.rebuild()
-        log.info("live equipment status loaded for %d devices", count)
-    except Exception:  # Redis down at start-up: reads fall back to MongoDB and backfill later
-        metrics.EQUIPMENT_STATUS_ERRORS.labels("rebuild").inc()
-        log.warning("live equipment status not rebuilt at start-up", exc_info=True)
-    return live
+    return await SLOT.start(
+        LiveEquipment(redis, namespace(settings)),
+        bus,
+        failed=lambda: metrics.EQUIPMENT_STATUS_ERRORS.labels("rebuild").inc(),
+    )
 
 
 async def department_status(department_id: ObjectId) -> list[StatusEntry]:

@@ -39,6 +39,7 @@ from redis.exceptions import WatchError
 
 import db
 from cache.equipment import namespace
+from cache.live import Slot
 from config import Settings
 from events.bus import Bus
 from events.types import DomainEvent
@@ -387,30 +388,16 @@ class LiveQueues:
         return Queue(kind, key, tuple(kept))
 
 
-_current: LiveQueues | None = None
-
-
-def install(live: LiveQueues | None) -> None:
-    """Set by the app's lifespan; ``None`` outside a running app (then MongoDB answers)."""
-    global _current
-    _current = live
+SLOT: Slot[LiveQueues] = Slot("outpatient queues", "visits")
 
 
 def current() -> LiveQueues | None:
-    return _current
+    """The running app's view; ``None`` outside one (then MongoDB answers)."""
+    return SLOT.current
 
 
 async def start(redis: Any, settings: Settings, bus: Bus) -> LiveQueues:
-    """Hook the queues to every write this process publishes, install them, rebuild them."""
-    live = LiveQueues(redis, namespace(settings))
-    bus.on_publish(live.on_event)
-    install(live)
-    try:
-        count = await live.rebuild()
-        log.info("live outpatient queues loaded with %d visits", count)
-    except Exception:  # Redis down at start-up: reads fall back to MongoDB and refill later
-        log.warning("live outpatient queues not rebuilt at start-up", exc_info=True)
-    return live
+    return await SLOT.start(LiveQueues(redis, namespace(settings)), bus)
 
 
 async def queue(kind: QueueKind, key: ObjectId) -> Queue:
