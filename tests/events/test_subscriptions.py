@@ -3,6 +3,7 @@ seen through the same row and field policy as a query, read fresh for every even
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from tests.conftest import token_for
 from tests.events.live import (
     LEGACY_WS,
     PROTOCOLS,
+    TIMEOUT,
     TRANSPORT_WS,
     call,
     data,
@@ -372,10 +374,15 @@ def test_subscribers_who_view_an_event_alike_share_one_load_check_and_audit(
             "appointment": {"status": "SCHEDULED"},
         }
 
-    trail = call(
-        client,
-        AuditEvent.find({"entity_ids": ObjectId(booked), "action": "read"}).to_list,
-    )
+    # The stranger is sent nothing, so nothing says when their copy of the event was judged:
+    # wait (bounded) for its refusal to reach the trail before reading it.
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        query = AuditEvent.find({"entity_ids": ObjectId(booked), "action": "read"})
+        trail = call(client, query.to_list)
+        if any(e.actor_subject == "patient:other" for e in trail):
+            break
+        assert time.monotonic() < deadline, "the stranger's refusal was never audited"
     mine = [e for e in trail if e.actor_subject == "patient:screens"]
     assert [e.outcome.value for e in mine] == ["allowed", "allowed"]  # two selections, not three
     assert sorted(tuple(e.fields) for e in mine) == [
