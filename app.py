@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
@@ -97,6 +97,8 @@ log = logging.getLogger("shms")
 WS_GOING_AWAY = 1001
 """The close code every WebSocket still open at shutdown gets (RFC 6455 "going away")."""
 WS_REFUSED = 4403
+WS_TOO_BIG = 1009
+"""The close code of a message over ``SHMS_MAX_BODY_BYTES`` (RFC 6455 "message too big")."""
 """The close code of a connection refused at ``connection_init``; the close reason says why."""
 _CLOSE_REASONS = {
     "expired": "token_expired",
@@ -126,6 +128,22 @@ class _WebSocket(ASGIWebSocketAdapter):
     reason (``missing_token``, ``token_expired``, ...) in both protocols: strawberry closes with
     a bare 4403 "Forbidden" (graphql-transport-ws) or 1011 (legacy graphql-ws) whatever the
     cause, so a client could not tell an expired token from a forged one."""
+
+    def __init__(self, view: Any, request: WebSocket, response: WebSocket) -> None:
+        """Every message is held to ``SHMS_MAX_BODY_BYTES`` like an HTTP body: a larger one
+        closes the connection with 1009 (RFC 6455 "message too big") before it is parsed."""
+        super().__init__(view, request, response)
+        limit = cast("GraphQLApp", view).settings.shms_max_body_bytes
+        receive = response.receive_text
+
+        async def receive_text() -> str:
+            text = await receive()
+            if len(text) > limit // 4 and len(text.encode()) > limit:
+                await response.close(code=WS_TOO_BIG, reason="Message exceeds SHMS_MAX_BODY_BYTES")
+                raise WebSocketDisconnect(WS_TOO_BIG)  # strawberry ends the connection's loop
+            return text
+
+        response.receive_text = receive_text  # type: ignore[method-assign]
 
     async def close(self, code: int, reason: str) -> None:
         refused = _refused.get()

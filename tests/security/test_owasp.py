@@ -1256,21 +1256,21 @@ def test_ws_queries_time_out_like_http(settings: Settings, monkeypatch: pytest.M
     assert "TIMEOUT" in _error_codes(message), message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP: SHMS_MAX_BODY_BYTES is enforced by the HTTP BodySizeLimit middleware only; a "
-    "WebSocket message of any size (uvicorn's default cap is 16 MiB) is parsed and run",
-)
-def test_ws_messages_are_held_to_the_body_limit(settings: Settings) -> None:
-    """DoS (request size) over WebSocket: a ``subscribe`` message larger than
-    SHMS_MAX_BODY_BYTES is refused (an error or a close), as an HTTP body of that size is."""
-    padded = "{ viewer { roles } }" + " " * 1_000_000
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+def test_ws_messages_are_held_to_the_body_limit(settings: Settings, protocol: str) -> None:
+    """DoS (request size) over WebSocket: a message larger than SHMS_MAX_BODY_BYTES closes the
+    connection with 1009 ("message too big") before it is parsed, in both protocols, as an
+    HTTP body of that size gets 413; a message just under the limit still runs."""
     with _ws_app(settings) as client:
         token = token_for(client.app, roles=["admin"])
-        with subscriber(client, TRANSPORT_WS, token) as live:
-            live.subscribe("big", padded)
-            try:
-                message = live.receive()
-            except WebSocketDisconnect:
-                return  # refused by closing the connection
-    assert message["type"] == "error" or message["payload"].get("data") is None, message
+        limit = settings.shms_max_body_bytes
+        with subscriber(client, protocol, token) as live:
+            if protocol == TRANSPORT_WS:  # legacy graphql-ws runs subscriptions only
+                fits = "{ viewer { roles } }" + " " * (limit - 500)
+                live.subscribe("fits", fits)
+                assert "errors" not in _answer(live, "fits")["payload"]
+                live.completed("fits")
+            live.subscribe("big", "{ viewer { roles } }" + " " * limit)
+            with pytest.raises(WebSocketDisconnect) as closed:
+                live.receive()
+        assert closed.value.code == 1009
